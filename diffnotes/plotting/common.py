@@ -1,0 +1,64 @@
+"""Shared figure style and image grids for every chapter's plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from diffnotes.data import to_unit_range
+
+BOOK_STYLE: dict[str, object] = {
+    "figure.dpi": 110,
+    "savefig.dpi": 110,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "legend.frameon": False,
+}
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 3.2, **kwargs: object) -> tuple[Figure, object]:
+    """A figure in the book's style, ``width`` x ``height`` inches for the whole grid of axes."""
+    with plt.rc_context(BOOK_STYLE):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)
+    return fig, axes
+
+
+def image_grid(images: torch.Tensor, nrow: int, pad: int = 1) -> torch.Tensor:
+    """Tile a batch (B, C, H, W) in [-1, 1] into one (H', W', C) array in [0, 1], ``nrow`` images per row."""
+    if images.dim() != 4:
+        raise ValueError(f"images must have shape (B, C, H, W), got {tuple(images.shape)}")
+    b, c, h, w = images.shape
+    n_rows = -(-b // nrow)
+    canvas = torch.ones(c, n_rows * (h + pad) + pad, nrow * (w + pad) + pad)
+    for index, image in enumerate(to_unit_range(images.detach().float().cpu())):
+        row, col = divmod(index, nrow)
+        top, left = pad + row * (h + pad), pad + col * (w + pad)
+        canvas[:, top : top + h, left : left + w] = image
+    return canvas.permute(1, 2, 0)
+
+
+def show_images(
+    images: torch.Tensor, titles: Sequence[str] | None = None, width: float = 6.4, height: float | None = None
+) -> Figure:
+    """Show each image of a batch (B, C, H, W) in [-1, 1] side by side, with optional titles."""
+    b = images.shape[0]
+    fig, axes = new_figure(ncols=b, width=width, height=height or width / b + 0.4, squeeze=False)
+    for index, ax in enumerate(axes[0]):
+        _show(ax, images[index])
+        if titles is not None:
+            ax.set_title(titles[index])
+    return fig
+
+
+def _show(ax: Axes, image: torch.Tensor) -> None:
+    pixels = to_unit_range(image.detach().float().cpu()).permute(1, 2, 0)
+    ax.imshow(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels, cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()

@@ -1,0 +1,140 @@
+"""Where and how big the book's computations run: the execution profile, the device and the seed.
+
+Defined in the front matter, "How to use this book". Every notebook starts with::
+
+    rt = diffnotes.setup(seed=0)
+
+which reads two environment variables, once:
+
+``DIFFNOTES_PROFILE``
+    ``quick`` sizes every computation to run in seconds on a laptop CPU (the tests and CI use it);
+    ``full`` is the real thing (long training runs, large sample counts). Unset, it is ``full`` when a
+    CUDA GPU is present and ``quick`` otherwise.
+``DIFFNOTES_DEVICE``
+    ``auto`` (the default: CUDA, then Apple MPS, then CPU), ``cuda``, ``mps`` or ``cpu``.
+
+Chapters never hard-code sizes in a notebook: each chapter's config dataclass has a ``for_profile``
+constructor built on :func:`by_profile`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+#: The execution profiles, from the lightest to the real thing.
+PROFILES: tuple[str, ...] = ("quick", "full")
+#: The device names that ``DIFFNOTES_DEVICE`` and :func:`get_device` accept.
+DEVICES: tuple[str, ...] = ("auto", "cuda", "mps", "cpu")
+PROFILE_ENV = "DIFFNOTES_PROFILE"
+DEVICE_ENV = "DIFFNOTES_DEVICE"
+
+T = TypeVar("T")
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def get_profile(profile: str | None = None) -> str:
+    """Return the execution profile: the argument, else ``$DIFFNOTES_PROFILE``, else the default.
+
+    The default is ``"full"`` when a CUDA GPU is present and ``"quick"`` otherwise.
+
+    Raises:
+        ValueError: if the profile is not one of :data:`PROFILES`; the message lists the valid ones.
+    """
+    source = "profile"
+    if profile is None:
+        profile = os.environ.get(PROFILE_ENV, "").strip()
+        source = PROFILE_ENV
+        if not profile:
+            return "full" if torch.cuda.is_available() else "quick"
+    name = profile.strip().lower()
+    if name not in PROFILES:
+        raise ValueError(f"{source}={profile!r} is not a profile; valid profiles are: {', '.join(PROFILES)}")
+    return name
+
+
+def get_device(device: str | torch.device | None = None) -> torch.device:
+    """Return the device to compute on: the argument, else ``$DIFFNOTES_DEVICE``, else ``auto``.
+
+    ``auto`` picks CUDA, then Apple MPS, then the CPU. Asking for a device that is not present is an
+    error rather than a silent fall-back to the CPU.
+
+    Raises:
+        ValueError: for an unknown device name (the message lists the valid ones) or an absent device.
+    """
+    if isinstance(device, torch.device):
+        return device
+    source = "device"
+    if device is None:
+        device = os.environ.get(DEVICE_ENV, "").strip() or "auto"
+        source = DEVICE_ENV
+    name = device.strip().lower()
+    kind = name.split(":")[0]
+    if kind not in DEVICES:
+        raise ValueError(f"{source}={device!r} is not a device; valid devices are: {', '.join(DEVICES)}")
+    if kind == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{source}={device!r}, but no CUDA GPU is available; use 'auto' or 'cpu'")
+    if kind == "mps" and not _mps_available():
+        raise ValueError(f"{source}={device!r}, but Apple MPS is not available; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python's, NumPy's and PyTorch's random generators so that a CPU run repeats exactly.
+
+    Returns a CPU ``torch.Generator`` seeded with ``seed``, for functions that take a ``generator``.
+
+    Raises:
+        ValueError: if ``seed`` is not a non-negative integer below 2**32.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # seeds the CPU and every CUDA device
+    return torch.Generator().manual_seed(seed)
+
+
+def by_profile(quick: T, full: T, profile: str | None = None) -> T:
+    """Pick the value that belongs to the current profile (see :func:`get_profile`)."""
+    return quick if get_profile(profile) == "quick" else full
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The choices a notebook runs under: profile, device, seed and a generator seeded with it."""
+
+    profile: str
+    device: torch.device
+    seed: int
+    generator: torch.Generator
+
+    def __str__(self) -> str:
+        return f"diffnotes runtime: profile={self.profile}, device={self.device.type}, seed={self.seed}"
+
+
+def setup(seed: int = 0, profile: str | None = None, device: str | torch.device | None = None) -> Runtime:
+    """Choose the profile and the device, seed every generator, and return the choices.
+
+    The first cell of every notebook calls this once; arguments override the environment variables.
+    """
+    chosen_profile = get_profile(profile)
+    chosen_device = get_device(device)
+    generator = seed_everything(seed)
+    return Runtime(profile=chosen_profile, device=chosen_device, seed=seed, generator=generator)

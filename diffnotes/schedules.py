@@ -1,0 +1,224 @@
+"""Noise schedules: the betas, and everything derived from them (chapter "Noise schedules").
+
+Time-index convention (the lecture's, used throughout the book): t = 1, ..., T. A :class:`Schedule`
+stores T + 1 entries so that ``s.alpha_bar[t]`` *is* the lecture's alpha_bar_t, with the padding entry
+t = 0 meaning "no noise yet": ``beta[0] = 0``, ``alpha[0] = 1``, ``alpha_bar[0] = 1``.
+diffusers counts 0..T-1: its ``alphas_cumprod[i]`` is our ``alpha_bar[i + 1]``.
+
+The four schedules are written exactly as the lecture writes them, for t = 1..T:
+
+- linear     beta_t = beta_1 + (t-1)/(T-1) (beta_T - beta_1)
+- quadratic  beta_t = [sqrt(beta_1) + (t-1)/(T-1) (sqrt(beta_T) - sqrt(beta_1))]^2
+- sigmoid    beta_t = beta_1 + (beta_T - beta_1) / (1 + exp(tau (1 - 2 (t-1)/(T-1))))
+- cosine     alpha_bar_t = f(t)/f(0), f(t) = cos^2(((t/T + s)/(1 + s)) pi/2), beta_t = 1 - alpha_bar_t/alpha_bar_{t-1},
+             with beta_t clipped to at most ``max_beta`` (0.999) as in Nichol and Dhariwal.
+
+Schedules are computed in float64; :meth:`Schedule.to` moves them to a model's dtype and device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+#: The schedule names that :func:`make_schedule` accepts.
+SCHEDULES: tuple[str, ...] = ("linear", "quadratic", "sigmoid", "cosine")
+
+# Defaults: T and the beta range of Ho et al. (2020); the cosine offset s and clip of Nichol and Dhariwal
+# (2021); tau = 6 makes the lecture's sigmoid equal diffusers' ``sigmoid`` (sigmoid(linspace(-6, 6, T))).
+DEFAULT_T = 1000
+DEFAULT_BETA_1 = 1e-4
+DEFAULT_BETA_T = 0.02
+DEFAULT_COSINE_S = 0.008
+DEFAULT_MAX_BETA = 0.999
+DEFAULT_SIGMOID_TAU = 6.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A noise schedule with T + 1 entries per tensor, indexed by the lecture's t = 0..T.
+
+    Attributes:
+        name: which schedule built it (``"linear"``, ..., or ``"custom"``).
+        beta: (T + 1,) the per-step noise variances; ``beta[0] = 0``.
+        alpha: (T + 1,) ``1 - beta``.
+        alpha_bar: (T + 1,) the cumulative products, ``alpha_bar[t] = prod_{s<=t} alpha[s]``; ``alpha_bar[0] = 1``.
+    """
+
+    name: str
+    beta: torch.Tensor
+    alpha: torch.Tensor
+    alpha_bar: torch.Tensor
+
+    @property
+    def T(self) -> int:  # noqa: N802 (the lecture's symbol)
+        """The number of diffusion steps."""
+        return self.beta.shape[0] - 1
+
+    @property
+    def snr(self) -> torch.Tensor:
+        """(T + 1,) the signal-to-noise ratio alpha_bar_t / (1 - alpha_bar_t); infinite at t = 0."""
+        return self.alpha_bar / (1.0 - self.alpha_bar)
+
+    @property
+    def log_snr(self) -> torch.Tensor:
+        """(T + 1,) the natural log of :attr:`snr`."""
+        return torch.log(self.alpha_bar) - torch.log1p(-self.alpha_bar)
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Schedule:
+        """Return a copy with every tensor moved to ``device`` and/or cast to ``dtype``."""
+        return Schedule(
+            self.name,
+            *(x.to(device=device, dtype=dtype) for x in (self.beta, self.alpha, self.alpha_bar)),
+        )
+
+    def at(self, values: torch.Tensor, t: torch.Tensor | int, ndim: int) -> torch.Tensor:
+        """Pick ``values[t]`` for a batch of timesteps and shape it to broadcast over a batch.
+
+        Args:
+            values: (T + 1,) one of this schedule's tensors.
+            t: an int, or a (B,) integer tensor of timesteps in 0..T.
+            ndim: the number of dimensions of the batch it will multiply, e.g. 4 for (B, C, H, W).
+
+        Returns:
+            shape (B, 1, ..., 1) with ``ndim`` dimensions (or a 0-d tensor for an int ``t``).
+        """
+        t = check_timestep(t, self.T)
+        picked = values.to(t.device)[t]
+        return picked.reshape(picked.shape + (1,) * (ndim - picked.dim())) if picked.dim() else picked
+
+
+def check_timestep(t: torch.Tensor | int, T: int) -> torch.Tensor:  # noqa: N803
+    """Return ``t`` as an int64 tensor, after checking that every entry lies in 0..T.
+
+    Raises:
+        ValueError: naming ``t`` and the allowed range, if an entry is outside it or not an integer.
+    """
+    t_tensor = torch.as_tensor(t)
+    if t_tensor.is_floating_point() or t_tensor.is_complex() or t_tensor.dtype == torch.bool:
+        raise ValueError(f"t must hold integers in 0..T={T}, got dtype {t_tensor.dtype}")
+    if t_tensor.numel() and (int(t_tensor.min()) < 0 or int(t_tensor.max()) > T):
+        raise ValueError(f"t must lie in 0..T={T}, got values from {int(t_tensor.min())} to {int(t_tensor.max())}")
+    return t_tensor.long()
+
+
+def _check_T(T: int) -> None:  # noqa: N802, N803
+    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+        raise ValueError(f"T must be an integer >= 1, got {T!r}")
+
+
+def _check_beta_range(beta_1: float, beta_T: float) -> None:  # noqa: N803
+    for name, value in (("beta_1", beta_1), ("beta_T", beta_T)):
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"{name} must lie in the open interval (0, 1), got {value!r}")
+
+
+def _ramp(T: int) -> torch.Tensor:  # noqa: N803
+    """(T,) the lecture's (t - 1)/(T - 1) for t = 1..T (all zeros when T = 1)."""
+    t = torch.arange(1, T + 1, dtype=torch.float64)
+    return (t - 1) / (T - 1) if T > 1 else torch.zeros(1, dtype=torch.float64)
+
+
+def from_betas(beta: torch.Tensor, name: str = "custom") -> Schedule:
+    """Build a :class:`Schedule` from the T betas beta_1..beta_T (the ``(T,)`` tensor, without the padding).
+
+    Raises:
+        ValueError: if ``beta`` is not a non-empty 1-D tensor with every entry in (0, 1).
+    """
+    beta = torch.as_tensor(beta, dtype=torch.float64)
+    if beta.dim() != 1 or beta.numel() == 0:
+        raise ValueError(f"beta must be a non-empty 1-D tensor of beta_1..beta_T, got shape {tuple(beta.shape)}")
+    if not bool(((beta > 0) & (beta < 1)).all()):
+        raise ValueError(
+            f"beta must lie in the open interval (0, 1) for every t; got min {float(beta.min()):.3g},"
+            f" max {float(beta.max()):.3g}"
+        )
+    beta = torch.cat([torch.zeros(1, dtype=torch.float64), beta])
+    alpha = 1.0 - beta
+    return Schedule(name=name, beta=beta, alpha=alpha, alpha_bar=torch.cumprod(alpha, dim=0))
+
+
+def from_alpha_bar(alpha_bar: torch.Tensor, name: str = "custom", max_beta: float = 1.0) -> Schedule:
+    """Build a :class:`Schedule` from alpha_bar_1..alpha_bar_T via beta_t = 1 - alpha_bar_t / alpha_bar_{t-1}.
+
+    ``alpha_bar`` must be strictly decreasing and in (0, 1]; betas above ``max_beta`` are clipped to it
+    (after which the stored alpha_bar is recomputed from the clipped betas).
+
+    Raises:
+        ValueError: if ``alpha_bar`` is not strictly decreasing, or leaves (0, 1].
+    """
+    alpha_bar = torch.as_tensor(alpha_bar, dtype=torch.float64)
+    if alpha_bar.dim() != 1 or alpha_bar.numel() == 0:
+        raise ValueError(f"alpha_bar must be a non-empty 1-D tensor, got shape {tuple(alpha_bar.shape)}")
+    if not bool(((alpha_bar > 0) & (alpha_bar <= 1)).all()):
+        raise ValueError("alpha_bar must lie in (0, 1] for every t")
+    padded = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar])
+    if not bool((padded[1:] < padded[:-1]).all()):
+        raise ValueError("alpha_bar must be strictly decreasing in t (starting below alpha_bar_0 = 1)")
+    beta = (1.0 - padded[1:] / padded[:-1]).clamp(max=max_beta)
+    return from_betas(beta, name=name)
+
+
+def linear(T: int = DEFAULT_T, beta_1: float = DEFAULT_BETA_1, beta_T: float = DEFAULT_BETA_T) -> Schedule:  # noqa: N803
+    """The linear schedule: beta_t = beta_1 + (t-1)/(T-1) (beta_T - beta_1) (Ho et al., 2020)."""
+    _check_T(T)
+    _check_beta_range(beta_1, beta_T)
+    return from_betas(beta_1 + _ramp(T) * (beta_T - beta_1), name="linear")
+
+
+def quadratic(T: int = DEFAULT_T, beta_1: float = DEFAULT_BETA_1, beta_T: float = DEFAULT_BETA_T) -> Schedule:  # noqa: N803
+    """The quadratic schedule: beta_t = [sqrt(beta_1) + (t-1)/(T-1) (sqrt(beta_T) - sqrt(beta_1))]^2."""
+    _check_T(T)
+    _check_beta_range(beta_1, beta_T)
+    root = math.sqrt(beta_1) + _ramp(T) * (math.sqrt(beta_T) - math.sqrt(beta_1))
+    return from_betas(root**2, name="quadratic")
+
+
+def sigmoid(
+    T: int = DEFAULT_T,  # noqa: N803
+    beta_1: float = DEFAULT_BETA_1,
+    beta_T: float = DEFAULT_BETA_T,  # noqa: N803
+    tau: float = DEFAULT_SIGMOID_TAU,
+) -> Schedule:
+    """The sigmoid schedule: beta_t = beta_1 + (beta_T - beta_1) / (1 + exp(tau (1 - 2 (t-1)/(T-1)))).
+
+    ``tau`` is the temperature: larger values make the rise from beta_1 to beta_T steeper. Note that the
+    endpoints are not exactly beta_1 and beta_T: at t = 1 the sigmoid is 1/(1 + e^tau), not 0.
+    """
+    _check_T(T)
+    _check_beta_range(beta_1, beta_T)
+    if not tau > 0:
+        raise ValueError(f"tau must be positive, got {tau!r}")
+    weight = torch.sigmoid(-tau * (1.0 - 2.0 * _ramp(T)))  # = 1 / (1 + exp(tau (1 - 2 ramp)))
+    return from_betas(beta_1 + (beta_T - beta_1) * weight, name="sigmoid")
+
+
+def cosine(T: int = DEFAULT_T, s: float = DEFAULT_COSINE_S, max_beta: float = DEFAULT_MAX_BETA) -> Schedule:  # noqa: N803
+    """The cosine schedule of Nichol and Dhariwal (2021): alpha_bar_t = f(t)/f(0), betas clipped at ``max_beta``.
+
+    f(t) = cos^2(((t/T + s)/(1 + s)) pi/2).
+    """
+    _check_T(T)
+    if not s >= 0:
+        raise ValueError(f"s must be non-negative, got {s!r}")
+    if not 0.0 < max_beta < 1.0:
+        raise ValueError(f"max_beta must lie in the open interval (0, 1), got {max_beta!r}")
+    t = torch.arange(0, T + 1, dtype=torch.float64)
+    f = torch.cos(((t / T + s) / (1 + s)) * math.pi / 2) ** 2
+    # f(T) can round to a tiny value (or 0 with s = 0); the clip of beta_T keeps alpha_bar_T positive.
+    beta = (1.0 - f[1:] / f[:-1]).clamp(max=max_beta)
+    return from_betas(beta, name="cosine")
+
+
+def make_schedule(name: str, T: int = DEFAULT_T, **kwargs: float) -> Schedule:  # noqa: N803
+    """Build a schedule by name: one of :data:`SCHEDULES`, with that schedule's keyword arguments.
+
+    Raises:
+        ValueError: for an unknown name; the message lists the valid ones.
+    """
+    builders = {"linear": linear, "quadratic": quadratic, "sigmoid": sigmoid, "cosine": cosine}
+    if name not in builders:
+        raise ValueError(f"name={name!r} is not a schedule; valid schedules are: {', '.join(SCHEDULES)}")
+    return builders[name](T, **kwargs)
