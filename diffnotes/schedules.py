@@ -14,6 +14,8 @@ The four schedules are written exactly as the lecture writes them, for t = 1..T:
              with beta_t clipped to at most ``max_beta`` (0.999) as in Nichol and Dhariwal.
 
 Schedules are computed in float64; :meth:`Schedule.to` moves them to a model's dtype and device.
+The book's equations for them carry the labels ``ch3-eq-linear``, ``ch3-eq-quadratic``, ``ch3-eq-sigmoid`` and
+``ch3-eq-cosine``; :func:`prior_kl` and :func:`nearest_mean_label` measure how much of the data survives at t = T.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import math
 from dataclasses import dataclass
 
 import torch
+
+from diffnotes.runtime import by_profile
 
 #: The schedule names that :func:`make_schedule` accepts.
 SCHEDULES: tuple[str, ...] = ("linear", "quadratic", "sigmoid", "cosine")
@@ -34,6 +38,32 @@ DEFAULT_BETA_T = 0.02
 DEFAULT_COSINE_S = 0.008
 DEFAULT_MAX_BETA = 0.999
 DEFAULT_SIGMOID_TAU = 6.0
+#: The lecture's example ends the linear schedule at beta_T = 1e-2 (Ho et al. and diffusers use 0.02).
+LECTURE_BETA_T = 1e-2
+#: (beta_1, beta_T) of Stable Diffusion's quadratic ("scaled_linear") schedule (Rombach et al., 2022).
+STABLE_DIFFUSION_BETAS = (0.00085, 0.012)
+#: The name diffusers' ``DDPMScheduler(beta_schedule=...)`` gives each of the book's schedules.
+DIFFUSERS_NAMES: dict[str, str] = {
+    "linear": "linear",
+    "quadratic": "scaled_linear",
+    "sigmoid": "sigmoid",
+    "cosine": "squaredcos_cap_v2",
+}
+
+
+@dataclass(frozen=True)
+class SchedulesConfig:
+    """Sizes for the chapter "Noise schedules": the T of the alpha_bar_T table, the t of the image grid (for
+    T = 1000) and how many held-out digits test whether the label survives at t = T."""
+
+    T_values: tuple[int, ...] = (10, 50, 100, 250, 1000, 4000)
+    grid_t: tuple[int, ...] = (0, 100, 250, 400, 550, 700, 850, 1000)
+    n_test: int = 2500
+
+    @classmethod
+    def for_profile(cls, profile: str | None = None) -> SchedulesConfig:
+        """The quick profile tests 1,000 digits, the full profile 2,500 (the other 2,500 give the class means)."""
+        return cls(n_test=by_profile(quick=1000, full=2500, profile=profile))
 
 
 @dataclass(frozen=True)
@@ -59,12 +89,12 @@ class Schedule:
 
     @property
     def snr(self) -> torch.Tensor:
-        """(T + 1,) the signal-to-noise ratio alpha_bar_t / (1 - alpha_bar_t); infinite at t = 0."""
+        """(T + 1,) the signal-to-noise ratio alpha_bar_t / (1 - alpha_bar_t) (book eq. ``ch3-eq-snr``); inf at t = 0."""
         return self.alpha_bar / (1.0 - self.alpha_bar)
 
     @property
     def log_snr(self) -> torch.Tensor:
-        """(T + 1,) the natural log of :attr:`snr`."""
+        """(T + 1,) the natural log of :attr:`snr`, log alpha_bar_t - log(1 - alpha_bar_t); +inf at t = 0."""
         return torch.log(self.alpha_bar) - torch.log1p(-self.alpha_bar)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Schedule:
@@ -124,6 +154,8 @@ def _ramp(T: int) -> torch.Tensor:  # noqa: N803
 def from_betas(beta: torch.Tensor, name: str = "custom") -> Schedule:
     """Build a :class:`Schedule` from the T betas beta_1..beta_T (the ``(T,)`` tensor, without the padding).
 
+    alpha_t = 1 - beta_t and alpha_bar_t = alpha_1 ... alpha_t (book eq. ``ch3-eq-alpha-bar``).
+
     Raises:
         ValueError: if ``beta`` is not a non-empty 1-D tensor with every entry in (0, 1).
     """
@@ -162,14 +194,28 @@ def from_alpha_bar(alpha_bar: torch.Tensor, name: str = "custom", max_beta: floa
 
 
 def linear(T: int = DEFAULT_T, beta_1: float = DEFAULT_BETA_1, beta_T: float = DEFAULT_BETA_T) -> Schedule:  # noqa: N803
-    """The linear schedule: beta_t = beta_1 + (t-1)/(T-1) (beta_T - beta_1) (Ho et al., 2020)."""
+    """The linear schedule: beta_t = beta_1 + (t-1)/(T-1) (beta_T - beta_1) (book eq. ``ch3-eq-linear``).
+
+    The defaults are Ho et al.'s (2020): T = 1000, beta from 1e-4 to 0.02; the lecture's example ends at
+    :data:`LECTURE_BETA_T` = 1e-2. diffusers: ``beta_schedule="linear"``.
+
+    Raises:
+        ValueError: if T is not an integer >= 1 or a beta lies outside (0, 1).
+    """
     _check_T(T)
     _check_beta_range(beta_1, beta_T)
     return from_betas(beta_1 + _ramp(T) * (beta_T - beta_1), name="linear")
 
 
 def quadratic(T: int = DEFAULT_T, beta_1: float = DEFAULT_BETA_1, beta_T: float = DEFAULT_BETA_T) -> Schedule:  # noqa: N803
-    """The quadratic schedule: beta_t = [sqrt(beta_1) + (t-1)/(T-1) (sqrt(beta_T) - sqrt(beta_1))]^2."""
+    """The quadratic schedule: beta_t = [sqrt(beta_1) + (t-1)/(T-1) (sqrt(beta_T) - sqrt(beta_1))]^2.
+
+    Book eq. ``ch3-eq-quadratic``: linear in sqrt(beta). Stable Diffusion uses it with
+    :data:`STABLE_DIFFUSION_BETAS`; diffusers calls it ``"scaled_linear"``.
+
+    Raises:
+        ValueError: if T is not an integer >= 1 or a beta lies outside (0, 1).
+    """
     _check_T(T)
     _check_beta_range(beta_1, beta_T)
     root = math.sqrt(beta_1) + _ramp(T) * (math.sqrt(beta_T) - math.sqrt(beta_1))
@@ -184,13 +230,17 @@ def sigmoid(
 ) -> Schedule:
     """The sigmoid schedule: beta_t = beta_1 + (beta_T - beta_1) / (1 + exp(tau (1 - 2 (t-1)/(T-1)))).
 
-    ``tau`` is the temperature: larger values make the rise from beta_1 to beta_T steeper. Note that the
-    endpoints are not exactly beta_1 and beta_T: at t = 1 the sigmoid is 1/(1 + e^tau), not 0.
+    Book eq. ``ch3-eq-sigmoid`` (GeoDiff, Xu et al., 2022). ``tau`` is the temperature: larger values make
+    the rise from beta_1 to beta_T steeper. The endpoints are not exactly beta_1 and beta_T: at t = 1 the
+    weight is 1/(1 + e^tau), not 0. With tau = 6 this is diffusers' ``"sigmoid"``, which fixes tau.
+
+    Raises:
+        ValueError: if T is not an integer >= 1, a beta lies outside (0, 1), or tau <= 0.
     """
     _check_T(T)
     _check_beta_range(beta_1, beta_T)
     if not tau > 0:
-        raise ValueError(f"tau must be positive, got {tau!r}")
+        raise ValueError(f"tau must be > 0, got {tau!r}")
     weight = torch.sigmoid(-tau * (1.0 - 2.0 * _ramp(T)))  # = 1 / (1 + exp(tau (1 - 2 ramp)))
     return from_betas(beta_1 + (beta_T - beta_1) * weight, name="sigmoid")
 
@@ -198,11 +248,16 @@ def sigmoid(
 def cosine(T: int = DEFAULT_T, s: float = DEFAULT_COSINE_S, max_beta: float = DEFAULT_MAX_BETA) -> Schedule:  # noqa: N803
     """The cosine schedule of Nichol and Dhariwal (2021): alpha_bar_t = f(t)/f(0), betas clipped at ``max_beta``.
 
-    f(t) = cos^2(((t/T + s)/(1 + s)) pi/2).
+    Book eq. ``ch3-eq-cosine``: f(t) = cos^2(((t/T + s)/(1 + s)) pi/2) and beta_t = 1 - alpha_bar_t/alpha_bar_{t-1}.
+    Unclipped, beta_T = 1 - f(T)/f(T-1) = 1 (f(T) = 0), which would make alpha_T = 0; the clip (only of beta_T
+    for the defaults) keeps alpha_bar_T > 0. diffusers: ``"squaredcos_cap_v2"``, with s and the clip fixed.
+
+    Raises:
+        ValueError: if T is not an integer >= 1, s < 0, or max_beta lies outside (0, 1).
     """
     _check_T(T)
     if not s >= 0:
-        raise ValueError(f"s must be non-negative, got {s!r}")
+        raise ValueError(f"s must be >= 0, got {s!r}")
     if not 0.0 < max_beta < 1.0:
         raise ValueError(f"max_beta must lie in the open interval (0, 1), got {max_beta!r}")
     t = torch.arange(0, T + 1, dtype=torch.float64)
@@ -222,3 +277,41 @@ def make_schedule(name: str, T: int = DEFAULT_T, **kwargs: float) -> Schedule:  
     if name not in builders:
         raise ValueError(f"name={name!r} is not a schedule; valid schedules are: {', '.join(SCHEDULES)}")
     return builders[name](T, **kwargs)
+
+
+def prior_kl(schedule: Schedule, x0: torch.Tensor) -> torch.Tensor:
+    """KL(q(x_T | x_0) || N(0, I)) per dimension, in nats (book eq. ``ch3-eq-prior-kl``).
+
+    Per dimension, 1/2 (alpha_bar_T x0^2 - alpha_bar_T - log(1 - alpha_bar_T)): how far the end of the forward
+    process is from the N(0, I) that sampling starts from. Ho et al.'s L_T is its sum over dimensions.
+
+    Args:
+        schedule: the noise schedule.
+        x0: (B, ...) clean data.
+
+    Returns:
+        (B,) the KL divided by the number of dimensions of one data point.
+    """
+    alpha_bar_T = schedule.alpha_bar[-1].to(x0)  # noqa: N806
+    per_dim = 0.5 * (alpha_bar_T * x0**2 - alpha_bar_T - torch.log1p(-alpha_bar_T))
+    return per_dim.flatten(1).mean(dim=1)
+
+
+def nearest_mean_label(x_t: torch.Tensor, class_means: torch.Tensor, alpha_bar_t: float) -> torch.Tensor:
+    """Guess each x_t's class: the k whose scaled mean sqrt(alpha_bar_t) mu_k lies nearest.
+
+    If each class were its mean image, q(x_t | k) = N(sqrt(alpha_bar_t) mu_k, (1 - alpha_bar_t) I), and this is
+    the most likely k for equal priors. Its accuracy measures how much of a digit survives the noise.
+
+    Args:
+        x_t: (B, ...) noisy data.
+        class_means: (K, ...) the mean clean data point of each class.
+        alpha_bar_t: the schedule's alpha_bar at the noise level of ``x_t``.
+
+    Returns:
+        (B,) int64 class indices in 0..K-1.
+    """
+    if x_t.shape[1:] != class_means.shape[1:]:
+        raise ValueError(f"class_means must have shape (K, *{tuple(x_t.shape[1:])}), got {tuple(class_means.shape)}")
+    centres = math.sqrt(float(alpha_bar_t)) * class_means.flatten(1).to(x_t)
+    return torch.cdist(x_t.flatten(1), centres).argmin(dim=1)
