@@ -1,22 +1,56 @@
 """The forward (diffusion) process q (chapter "The forward process and the diffusion kernel").
 
-One step (the lecture's transition), for t = 1..T::
+One step (the lecture's transition), for t = 1..T (book eqs. ``ch2-eq-step`` and ``ch2-eq-transition``)::
 
     x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps_t,        q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t I)
 
-t steps at once (the diffusion kernel; the lecture's slide writes the standard deviation where the
-covariance belongs, see the errata)::
+t steps at once, the diffusion kernel (book eqs. ``ch2-eq-kernel-sample`` and ``ch2-eq-kernel``; the lecture's
+slide writes the standard deviation where the covariance belongs, see the errata)::
 
     x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps,    q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)
 
-Randomness enters as the argument ``eps`` so that tests and notebooks can fix it.
+and the joint density of a whole path, q(x_{1:t} | x_0) = prod_s q(x_s | x_{s-1}) (book eq. ``ch2-eq-joint``).
+
+Randomness enters as an argument (``eps`` or ``generator``) so that tests and notebooks can fix it. Log
+densities are summed over every dimension but the first (the batch) and return shape (B,).
 """
 
 from __future__ import annotations
 
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 
-from diffnotes.schedules import Schedule
+from diffnotes.runtime import by_profile
+from diffnotes.schedules import Schedule, check_timestep
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class ForwardConfig:
+    """Sample sizes of the chapter's checks; :meth:`for_profile` picks them for the quick or the full profile.
+
+    Attributes:
+        n_scalars: scalar samples per method (chain and kernel) for the moment checks and the KS test.
+        n_images: digit images per method for the MMD two-sample test.
+        t_images: the step t at which chain and kernel are compared on digits.
+        n_permutations: permutations of the MMD test; its smallest possible p-value is 1/(n_permutations + 1).
+    """
+
+    n_scalars: int = 100_000
+    n_images: int = 400
+    t_images: int = 200
+    n_permutations: int = 200
+
+    @classmethod
+    def for_profile(cls, profile: str | None = None) -> ForwardConfig:
+        """The quick profile's sizes (seconds on a laptop CPU), or ten times more samples in the full one."""
+        full = cls(n_scalars=1_000_000, n_images=2_000, n_permutations=1_000)
+        return by_profile(quick=cls(), full=full, profile=profile)
 
 
 def _check_same_shape(x: torch.Tensor, eps: torch.Tensor, x_name: str) -> None:
@@ -24,28 +58,45 @@ def _check_same_shape(x: torch.Tensor, eps: torch.Tensor, x_name: str) -> None:
         raise ValueError(f"eps must have the shape of {x_name}, {tuple(x.shape)}; got {tuple(eps.shape)}")
 
 
+def _as_step(t: int, low: int, T: int) -> int:  # noqa: N803
+    """Return ``t`` as a Python int after checking that it is an integer in low..T."""
+    try:
+        if isinstance(t, bool):
+            raise TypeError
+        step = operator.index(t)
+    except TypeError:
+        raise ValueError(f"t must be an integer in {low}..T={T}, got {t!r}") from None
+    if not low <= step <= T:
+        raise ValueError(f"t must lie in {low}..T={T}, got {step}")
+    return step
+
+
 def q_step(schedule: Schedule, x_prev: torch.Tensor, t: torch.Tensor | int, eps: torch.Tensor) -> torch.Tensor:
-    """One forward step x_{t-1} -> x_t = sqrt(alpha_t) x_{t-1} + sqrt(beta_t) eps (book eq. ``forward-step``).
+    """One forward step x_{t-1} -> x_t = sqrt(alpha_t) x_{t-1} + sqrt(beta_t) eps (book eq. ``ch2-eq-step``).
 
     Args:
         schedule: the noise schedule.
         x_prev: (B, ...) the batch x_{t-1}.
-        t: an int in 1..T, or a (B,) tensor of them.
+        t: an int in 1..T, or a (B,) integer tensor of them.
         eps: (B, ...) standard normal noise, the shape of ``x_prev``.
 
     Returns:
         (B, ...) the batch x_t.
+
+    Raises:
+        ValueError: if ``eps`` has another shape, or ``t`` holds a non-integer or a value outside 1..T.
     """
     _check_same_shape(x_prev, eps, "x_prev")
-    if int(torch.as_tensor(t).min()) < 1:
+    t_checked = check_timestep(t, schedule.T)
+    if t_checked.numel() and int(t_checked.min()) < 1:
         raise ValueError(f"t must lie in 1..T={schedule.T} for a forward step, got {t!r}")
-    alpha = schedule.at(schedule.alpha, t, x_prev.dim()).to(x_prev)
-    beta = schedule.at(schedule.beta, t, x_prev.dim()).to(x_prev)
+    alpha = schedule.at(schedule.alpha, t_checked, x_prev.dim()).to(x_prev)
+    beta = schedule.at(schedule.beta, t_checked, x_prev.dim()).to(x_prev)
     return alpha.sqrt() * x_prev + beta.sqrt() * eps
 
 
 def q_sample(schedule: Schedule, x0: torch.Tensor, t: torch.Tensor | int, eps: torch.Tensor) -> torch.Tensor:
-    """Sample the diffusion kernel: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (book eq. ``kernel``).
+    """Sample the diffusion kernel: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (book eq. ``ch2-eq-kernel-sample``).
 
     Args:
         schedule: the noise schedule.
@@ -62,6 +113,201 @@ def q_sample(schedule: Schedule, x0: torch.Tensor, t: torch.Tensor | int, eps: t
 
 
 def q_mean_var(schedule: Schedule, x0: torch.Tensor, t: torch.Tensor | int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and variance of the kernel q(x_t | x_0): (sqrt(alpha_bar_t) x_0, 1 - alpha_bar_t), broadcast over ``x0``."""
+    """Mean and variance of the kernel q(x_t | x_0): (sqrt(alpha_bar_t) x_0, 1 - alpha_bar_t), broadcast over ``x0``.
+
+    Book eq. ``ch2-eq-kernel``; both tensors have the shape of ``x0``.
+    """
     alpha_bar = schedule.at(schedule.alpha_bar, t, x0.dim()).to(x0)
     return alpha_bar.sqrt() * x0, (1.0 - alpha_bar).expand_as(x0)
+
+
+def q_sample_as_on_slide(schedule: Schedule, x0: torch.Tensor, t: int, eps: torch.Tensor) -> torch.Tensor:
+    """The lecture slide's kernel taken literally, N(sqrt(alpha_bar_t) x_0, sqrt(1 - alpha_bar_t) I): WRONG on purpose.
+
+    A covariance of sqrt(1 - alpha_bar_t) I means a standard deviation of (1 - alpha_bar_t)^(1/4). The book
+    uses this only to show that the checks can tell it from the true kernel (the erratum of chapter 2).
+    Shapes as in :func:`q_sample`.
+    """
+    _check_same_shape(x0, eps, "x0")
+    alpha_bar = schedule.at(schedule.alpha_bar, t, x0.dim()).to(x0)
+    return alpha_bar.sqrt() * x0 + (1.0 - alpha_bar) ** 0.25 * eps
+
+
+def iterate_chain(
+    schedule: Schedule,
+    x0: torch.Tensor,
+    t: int,
+    generator: torch.Generator,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
+) -> torch.Tensor:
+    """Run the chain x_0 -> x_1 -> ... -> x_t: ``t`` calls of :func:`q_step`, each with fresh noise (book eq. ``ch2-eq-step``).
+
+    Args:
+        schedule: the noise schedule.
+        x0: (B, ...) the starting batch.
+        t: the number of steps, an integer in 0..T (t = 0 returns ``x0``).
+        generator: draws the noise eps_1, ..., eps_t (on its own device, then moved to that of ``x0``).
+        callback: if given, called as ``callback(s, x_s)`` after each step s = 1..t, e.g. to keep snapshots.
+
+    Returns:
+        (B, ...) the batch x_t.
+    """
+    steps = _as_step(t, 0, schedule.T)
+    x = x0
+    for s in range(1, steps + 1):
+        eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=generator.device).to(x0.device)
+        x = q_step(schedule, x, s, eps)
+        if callback is not None:
+            callback(s, x)
+    return x
+
+
+def two_step_coefficients(beta_1: float, beta_2: float) -> tuple[float, float]:
+    """Two steps in one: x_2 = a x_0 + sqrt(v) eps-bar_2; returns (a, v) (book eq. ``ch2-eq-two-step``).
+
+    a = sqrt((1 - beta_1)(1 - beta_2)) scales the signal; v = (1 - beta_2) beta_1 + beta_2 is the variance of
+    the sum of the two independent noise terms sqrt(1 - beta_2) sqrt(beta_1) eps_1 and sqrt(beta_2) eps_2
+    (variances of independent Gaussians add, chapter 1). The book shows v = 1 - (1 - beta_1)(1 - beta_2).
+
+    Raises:
+        ValueError: if a beta lies outside [0, 1].
+    """
+    for name, value in (("beta_1", beta_1), ("beta_2", beta_2)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+    return math.sqrt((1.0 - beta_1) * (1.0 - beta_2)), (1.0 - beta_2) * beta_1 + beta_2
+
+
+def noise_contributions(schedule: Schedule, t: int) -> torch.Tensor:
+    """(t,) the variance that each step's noise contributes to x_t: beta_s alpha_bar_t / alpha_bar_s, s = 1..t.
+
+    The noise sqrt(beta_s) eps_s of step s is scaled by every later step, by sqrt(alpha_{s+1} ... alpha_t); the
+    contributions add up to 1 - alpha_bar_t, the variance of the compound noise (book eq. ``ch2-eq-compound``).
+    """
+    steps = _as_step(t, 0, schedule.T)
+    s = torch.arange(1, steps + 1)
+    return schedule.beta[s] * schedule.alpha_bar[steps] / schedule.alpha_bar[s]
+
+
+def log_normal(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """log N(x; mean, diag(var)), summed over all but the first dimension: (B, ...) -> (B,).
+
+    ``mean`` and ``var`` broadcast against ``x``; ``var`` is the variance (not the standard deviation).
+    """
+    terms = -0.5 * ((x - mean) ** 2 / var + torch.log(var) + LOG_2PI)
+    return terms.expand_as(x).reshape(x.shape[0], -1).sum(dim=1)
+
+
+def log_q_step(schedule: Schedule, x_t: torch.Tensor, x_prev: torch.Tensor, t: int) -> torch.Tensor:
+    """log q(x_t | x_{t-1}) = log N(x_t; sqrt(alpha_t) x_{t-1}, beta_t I), t in 1..T (book eq. ``ch2-eq-transition``).
+
+    ``x_t`` and ``x_prev`` are (B, ...); returns (B,).
+    """
+    step = _as_step(t, 1, schedule.T)
+    if x_prev.shape != x_t.shape:
+        raise ValueError(f"x_prev must have the shape of x_t, {tuple(x_t.shape)}; got {tuple(x_prev.shape)}")
+    alpha, beta = schedule.alpha[step].to(x_t), schedule.beta[step].to(x_t)
+    return log_normal(x_t, alpha.sqrt() * x_prev, beta)
+
+
+def log_q_kernel(schedule: Schedule, x_t: torch.Tensor, x0: torch.Tensor, t: int) -> torch.Tensor:
+    """log q(x_t | x_0) = log N(x_t; sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I), t in 1..T (book eq. ``ch2-eq-kernel``).
+
+    ``x_t`` and ``x0`` are (B, ...); returns (B,).
+    """
+    step = _as_step(t, 1, schedule.T)
+    alpha_bar = schedule.alpha_bar[step].to(x_t)
+    return log_normal(x_t, alpha_bar.sqrt() * x0, 1.0 - alpha_bar)
+
+
+def log_q_joint(schedule: Schedule, x0: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """log q(x_{1:t} | x_0) = sum_{s=1}^t log q(x_s | x_{s-1}) for a whole path (book eq. ``ch2-eq-joint``).
+
+    Args:
+        schedule: the noise schedule.
+        x0: (B, ...) the starting points.
+        xs: (t, B, ...) the path x_1, ..., x_t, with 1 <= t <= T (t = T gives the lecture's q(x_{1:T} | x_0)).
+
+    Returns:
+        (B,) the log density of each path.
+    """
+    if xs.dim() < 2 or xs.shape[1:] != x0.shape or not 1 <= xs.shape[0] <= schedule.T:
+        raise ValueError(
+            f"xs must have shape (t, *x0.shape) = (t, {', '.join(map(str, x0.shape))}) with 1 <= t <= T={schedule.T};"
+            f" got {tuple(xs.shape)}"
+        )
+    steps, batch = xs.shape[0], xs.shape[1]
+    x_prev = torch.cat([x0.unsqueeze(0), xs[:-1]])  # (t, B, ...): x_0, ..., x_{t-1}
+    shape = (steps,) + (1,) * (xs.dim() - 1)
+    alpha = schedule.alpha[1 : steps + 1].to(xs).reshape(shape)
+    beta = schedule.beta[1 : steps + 1].to(xs).reshape(shape)
+    per_step = log_normal(xs.flatten(0, 1), (alpha.sqrt() * x_prev).flatten(0, 1), beta.expand_as(xs).flatten(0, 1))
+    return per_step.reshape(steps, batch).sum(dim=0)
+
+
+def marginalise_joint_1d(schedule: Schedule, x0: float, x_t: torch.Tensor, t: int, grid: torch.Tensor) -> torch.Tensor:
+    """log q(x_t | x_0) for scalar data, by integrating the joint (eq. ``ch2-eq-joint``) over x_1..x_{t-1} on a grid.
+
+    Every x_1, ..., x_{t-1} runs over the uniform ``grid`` (G,), so the sum has G^(t-1) terms: a Riemann sum that
+    is accurate when the grid spacing is small against sqrt(beta_s) and the grid covers the mass of each x_s.
+
+    Args:
+        x0: the scalar starting point.
+        x_t: (N,) the points at which to evaluate the marginal density.
+        t: the step, 1..T, with G^(t-1) at most 4,000,000.
+        grid: (G,) uniformly spaced values.
+
+    Returns:
+        (N,) the log density of each ``x_t``.
+    """
+    steps = _as_step(t, 1, schedule.T)
+    spacing = grid.diff()
+    if grid.dim() != 1 or grid.numel() < 2 or not torch.allclose(spacing, spacing[0].expand_as(spacing)):
+        raise ValueError("grid must be a 1-D tensor of at least 2 uniformly spaced values")
+    if grid.numel() ** (steps - 1) > 4_000_000:
+        raise ValueError(f"grid.numel()**(t - 1) must be at most 4,000,000, got {grid.numel()}**{steps - 1}")
+    x_t = x_t.to(grid).reshape(-1)
+    n = x_t.numel()
+    inner = torch.cartesian_prod(*[grid] * (steps - 1)).reshape(-1, steps - 1)  # (P, t-1): x_1..x_{t-1}
+    p = inner.shape[0]
+    paths = torch.cat([inner.expand(n, p, steps - 1), x_t.reshape(n, 1, 1).expand(n, p, 1)], dim=2)  # (N, P, t)
+    log_joint = log_q_joint(schedule, torch.full((n * p,), float(x0)).to(grid), paths.reshape(n * p, steps).T)
+    return torch.logsumexp(log_joint.reshape(n, p), dim=1) + (steps - 1) * torch.log(spacing[0])
+
+
+def mmd_test(
+    x: torch.Tensor, y: torch.Tensor, n_permutations: int, generator: torch.Generator
+) -> tuple[float, float]:
+    """Kernel two-sample test of Gretton et al. (2012): the unbiased MMD^2 and its permutation p-value.
+
+    The kernel is Gaussian, exp(-|a - b|^2 / (2 h^2)), with h the median distance between pooled points (the
+    median heuristic). The p-value is (1 + #{permuted MMD^2 >= observed}) / (1 + n_permutations).
+
+    Args:
+        x: (m, ...) one sample, e.g. images; each row is flattened to a vector.
+        y: (n, ...) the other sample, with rows of the same shape.
+        n_permutations: how many random relabellings of the pooled sample to compare against (>= 1).
+        generator: draws the permutations.
+
+    Returns:
+        (MMD^2, p-value).
+    """
+    if x.shape[1:] != y.shape[1:] or len(x) < 2 or len(y) < 2:
+        raise ValueError(f"x and y need >= 2 rows of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if isinstance(n_permutations, bool) or not isinstance(n_permutations, int) or n_permutations < 1:
+        raise ValueError(f"n_permutations must be an integer >= 1, got {n_permutations!r}")
+    m, n = len(x), len(y)
+    pooled = torch.cat([x.reshape(m, -1), y.reshape(n, -1)]).double()
+    dist2 = torch.cdist(pooled, pooled).pow(2)
+    off_diagonal = ~torch.eye(m + n, dtype=torch.bool)
+    kernel = torch.exp(-dist2 / (2.0 * dist2[off_diagonal].median()))  # h^2 = median of the squared distances
+    # Row 0 is the observed split; each other row marks a random m-subset as "x".
+    in_x = torch.rand(n_permutations, m + n, generator=generator).argsort(dim=1) < m
+    in_x = torch.cat([(torch.arange(m + n) < m).unsqueeze(0), in_x]).double()  # (1 + P, m + n)
+    k_in_x = in_x @ kernel
+    sum_xx = (k_in_x * in_x).sum(dim=1)
+    sum_xy = (k_in_x * (1.0 - in_x)).sum(dim=1)
+    sum_yy = kernel.sum() - sum_xx - 2.0 * sum_xy
+    mmd2 = (sum_xx - m) / (m * (m - 1)) + (sum_yy - n) / (n * (n - 1)) - 2.0 * sum_xy / (m * n)  # diagonal is 1
+    p_value = (1 + int((mmd2[1:] >= mmd2[0]).sum())) / (1 + n_permutations)
+    return float(mmd2[0]), p_value

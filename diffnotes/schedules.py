@@ -14,8 +14,7 @@ The four schedules are written exactly as the lecture writes them, for t = 1..T:
              with beta_t clipped to at most ``max_beta`` (0.999) as in Nichol and Dhariwal.
 
 Schedules are computed in float64; :meth:`Schedule.to` moves them to a model's dtype and device.
-The book's equations for them carry the labels ``ch3-eq-linear``, ``ch3-eq-quadratic``, ``ch3-eq-sigmoid`` and
-``ch3-eq-cosine``; :func:`prior_kl` and :func:`nearest_mean_label` measure how much of the data survives at t = T.
+:func:`prior_kl` and :func:`nearest_mean_label` measure how much of the data survives at t = T.
 """
 
 from __future__ import annotations
@@ -44,10 +43,7 @@ LECTURE_BETA_T = 1e-2
 STABLE_DIFFUSION_BETAS = (0.00085, 0.012)
 #: The name diffusers' ``DDPMScheduler(beta_schedule=...)`` gives each of the book's schedules.
 DIFFUSERS_NAMES: dict[str, str] = {
-    "linear": "linear",
-    "quadratic": "scaled_linear",
-    "sigmoid": "sigmoid",
-    "cosine": "squaredcos_cap_v2",
+    "linear": "linear", "quadratic": "scaled_linear", "sigmoid": "sigmoid", "cosine": "squaredcos_cap_v2",
 }
 
 
@@ -89,7 +85,7 @@ class Schedule:
 
     @property
     def snr(self) -> torch.Tensor:
-        """(T + 1,) the signal-to-noise ratio alpha_bar_t / (1 - alpha_bar_t) (book eq. ``ch3-eq-snr``); inf at t = 0."""
+        """(T + 1,) the signal-to-noise ratio alpha_bar_t / (1 - alpha_bar_t) (book eq. ``ch3-eq-snr``); inf at 0."""
         return self.alpha_bar / (1.0 - self.alpha_bar)
 
     @property
@@ -163,10 +159,8 @@ def from_betas(beta: torch.Tensor, name: str = "custom") -> Schedule:
     if beta.dim() != 1 or beta.numel() == 0:
         raise ValueError(f"beta must be a non-empty 1-D tensor of beta_1..beta_T, got shape {tuple(beta.shape)}")
     if not bool(((beta > 0) & (beta < 1)).all()):
-        raise ValueError(
-            f"beta must lie in the open interval (0, 1) for every t; got min {float(beta.min()):.3g},"
-            f" max {float(beta.max()):.3g}"
-        )
+        low, high = float(beta.min()), float(beta.max())
+        raise ValueError(f"beta must lie in the open interval (0, 1) for every t; got min {low:.3g}, max {high:.3g}")
     beta = torch.cat([torch.zeros(1, dtype=torch.float64), beta])
     alpha = 1.0 - beta
     return Schedule(name=name, beta=beta, alpha=alpha, alpha_bar=torch.cumprod(alpha, dim=0))
@@ -300,8 +294,8 @@ def prior_kl(schedule: Schedule, x0: torch.Tensor) -> torch.Tensor:
 def nearest_mean_label(x_t: torch.Tensor, class_means: torch.Tensor, alpha_bar_t: float) -> torch.Tensor:
     """Guess each x_t's class: the k whose scaled mean sqrt(alpha_bar_t) mu_k lies nearest.
 
-    If each class were its mean image, q(x_t | k) = N(sqrt(alpha_bar_t) mu_k, (1 - alpha_bar_t) I), and this is
-    the most likely k for equal priors. Its accuracy measures how much of a digit survives the noise.
+    It is the most likely k if q(x_t | k) = N(sqrt(alpha_bar_t) mu_k, (1 - alpha_bar_t) I) with equal priors;
+    its accuracy measures how much of a digit survives the noise.
 
     Args:
         x_t: (B, ...) noisy data.
