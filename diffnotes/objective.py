@@ -1,0 +1,68 @@
+"""The training objective of the noise predictor: Algorithm 1 of Ho et al. (chapter "The noise predictor").
+
+The network contract used throughout the book: ``eps_theta = model(x_t, t, cond)`` with ``x_t`` of shape
+(B, ...), ``t`` a (B,) int64 tensor of the lecture's timesteps in 1..T, and ``cond`` optional (None, class
+labels or embedding tokens); the output has the shape of ``x_t``.
+
+Algorithm 1, one step::
+
+    x_0 ~ q(x_0);  t ~ Uniform({1, ..., T});  eps ~ N(0, I)
+    gradient step on  || eps - eps_theta(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t) ||^2
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+from diffnotes.forward import q_sample
+from diffnotes.schedules import Schedule
+
+
+class NoisePredictor(Protocol):
+    """Anything called as ``model(x_t, t, cond)`` that returns a tensor the shape of ``x_t``."""
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+def sample_timesteps(batch: int, T: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:  # noqa: N803
+    """Draw ``batch`` timesteps uniformly from {1, ..., T} (Algorithm 1, line 3): a (batch,) int64 tensor."""
+    if batch < 1 or T < 1:
+        raise ValueError(f"batch and T must be >= 1, got batch={batch}, T={T}")
+    return torch.randint(1, T + 1, (batch,), generator=generator).to(device)
+
+
+def simple_loss(
+    model: NoisePredictor,
+    schedule: Schedule,
+    x0: torch.Tensor,
+    t: torch.Tensor,
+    eps: torch.Tensor,
+    cond: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """L_simple for one batch: the mean of || eps - eps_theta(x_t, t) ||^2 over the batch (Algorithm 1, line 5).
+
+    The squared norm is averaged over every element (per pixel), the usual normalisation; it differs from the
+    per-image sum by the constant factor dim(x_0) and has the same minimiser.
+
+    Args:
+        model: the noise predictor.
+        schedule: the noise schedule (on the device of ``x0``).
+        x0: (B, ...) clean data.
+        t: (B,) int64 timesteps in 1..T.
+        eps: (B, ...) standard normal noise, the shape of ``x0``.
+        cond: optional conditioning passed to the model.
+
+    Returns:
+        a scalar tensor.
+    """
+    if t.dim() != 1 or t.shape[0] != x0.shape[0]:
+        raise ValueError(f"t must have shape (B,) = ({x0.shape[0]},), got {tuple(t.shape)}")
+    if int(t.min()) < 1:
+        raise ValueError(f"t must lie in 1..T={schedule.T} for training, got a minimum of {int(t.min())}")
+    x_t = q_sample(schedule, x0, t, eps)
+    eps_theta = model(x_t, t, cond)
+    if eps_theta.shape != eps.shape:
+        raise ValueError(f"the model returned shape {tuple(eps_theta.shape)}; it must return the shape of x_t, {tuple(eps.shape)}")
+    return torch.mean((eps - eps_theta) ** 2)

@@ -1,0 +1,112 @@
+"""Ancestral sampling of the reverse process: Algorithm 2 of Ho et al. (chapter "Sampling").
+
+Algorithm 2::
+
+    x_T ~ N(0, I)
+    for t = T, ..., 1:
+        z ~ N(0, I) if t > 1, else z = 0
+        x_{t-1} = 1/sqrt(alpha_t) (x_t - (1 - alpha_t)/sqrt(1 - alpha_bar_t) eps_theta(x_t, t)) + sigma_t z
+    return x_0
+
+Two choices of sigma_t, both from the DDPM paper: ``"beta"`` (sigma_t^2 = beta_t) and ``"posterior"``
+(sigma_t^2 = beta-tilde_t = (1 - alpha_bar_{t-1})/(1 - alpha_bar_t) beta_t, the variance of q(x_{t-1} | x_t, x_0)).
+
+The lecture's slides draw z at every step; the paper sets z = 0 at t = 1 so that the last step returns the mean.
+The lecture's two sampling slides also print sqrt(1 - alpha_t) where sqrt(1 - alpha_bar_t) belongs (see the errata).
+
+Every sampler in the book has the contract ``sampler(model, schedule, x_T, ..., callback=None)``; the callback
+receives ``(t, x_t, x0_hat)`` before each step, which is what a trajectory figure needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from diffnotes.objective import NoisePredictor
+from diffnotes.schedules import Schedule, check_timestep
+
+#: The choices of the reverse-step noise sigma_t^2: beta_t, or the posterior variance beta-tilde_t.
+SIGMAS: tuple[str, ...] = ("beta", "posterior")
+
+Callback = Callable[[int, torch.Tensor, torch.Tensor], None]
+
+
+def posterior_variance(schedule: Schedule, t: torch.Tensor | int) -> torch.Tensor:
+    """beta-tilde_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) * beta_t for t in 1..T (zero at t = 1)."""
+    t = check_timestep(t, schedule.T)
+    if int(t.min()) < 1:
+        raise ValueError(f"t must lie in 1..T={schedule.T} for the posterior variance, got {int(t.min())}")
+    ab, beta = schedule.alpha_bar, schedule.beta
+    return (1.0 - ab[t - 1]) / (1.0 - ab[t]) * beta[t]
+
+
+def sigma_t(schedule: Schedule, t: torch.Tensor | int, sigma: str = "beta") -> torch.Tensor:
+    """The reverse step's noise scale: sqrt(beta_t) for ``"beta"``, sqrt(beta-tilde_t) for ``"posterior"``."""
+    if sigma not in SIGMAS:
+        raise ValueError(f"sigma={sigma!r} is not a choice of sigma_t; valid choices are: {', '.join(SIGMAS)}")
+    t = check_timestep(t, schedule.T)
+    variance = schedule.beta[t] if sigma == "beta" else posterior_variance(schedule, t)
+    return variance.sqrt()
+
+
+def predict_x0(schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor | int, eps_theta: torch.Tensor) -> torch.Tensor:
+    """x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps_theta) / sqrt(alpha_bar_t): the kernel solved for x_0."""
+    ab = schedule.at(schedule.alpha_bar, t, x_t.dim()).to(x_t)
+    return (x_t - (1.0 - ab).sqrt() * eps_theta) / ab.sqrt()
+
+
+def mu_theta(schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor | int, eps_theta: torch.Tensor) -> torch.Tensor:
+    """mu_theta(x_t, t) = 1/sqrt(alpha_t) (x_t - (1 - alpha_t)/sqrt(1 - alpha_bar_t) eps_theta) (Algorithm 2, line 4)."""
+    alpha = schedule.at(schedule.alpha, t, x_t.dim()).to(x_t)
+    ab = schedule.at(schedule.alpha_bar, t, x_t.dim()).to(x_t)
+    return (x_t - (1.0 - alpha) / (1.0 - ab).sqrt() * eps_theta) / alpha.sqrt()
+
+
+def ddpm_step(
+    schedule: Schedule, x_t: torch.Tensor, t: int, eps_theta: torch.Tensor, z: torch.Tensor, sigma: str = "beta"
+) -> torch.Tensor:
+    """One reverse step x_t -> x_{t-1} = mu_theta + sigma_t z, with z ignored (set to 0) at t = 1."""
+    if not 1 <= t <= schedule.T:
+        raise ValueError(f"t must lie in 1..T={schedule.T}, got {t}")
+    scale = sigma_t(schedule, t, sigma).to(x_t) if t > 1 else torch.zeros((), dtype=x_t.dtype, device=x_t.device)
+    return mu_theta(schedule, x_t, t, eps_theta) + scale * z
+
+
+@torch.no_grad()
+def ddpm_sample(
+    model: NoisePredictor,
+    schedule: Schedule,
+    x_T: torch.Tensor,  # noqa: N803
+    generator: torch.Generator | None = None,
+    sigma: str = "beta",
+    cond: torch.Tensor | None = None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """Run Algorithm 2 from ``x_T`` down to x_0 with T evaluations of the model.
+
+    Args:
+        model: the noise predictor, called as ``model(x_t, t, cond)``.
+        schedule: the noise schedule the model was trained with.
+        x_T: (B, ...) the starting noise, on the device to sample on.
+        generator: for the noise z of each step; it must live on the device of ``x_T``.
+        sigma: ``"beta"`` or ``"posterior"`` (see :data:`SIGMAS`).
+        cond: optional conditioning passed to the model.
+        callback: called as ``callback(t, x_t, x0_hat)`` before each step.
+
+    Returns:
+        (B, ...) the samples x_0.
+    """
+    if sigma not in SIGMAS:
+        raise ValueError(f"sigma={sigma!r} is not a choice of sigma_t; valid choices are: {', '.join(SIGMAS)}")
+    x_t = x_T
+    batch = x_T.shape[0]
+    for t in range(schedule.T, 0, -1):
+        t_batch = torch.full((batch,), t, dtype=torch.int64, device=x_t.device)
+        eps_theta = model(x_t, t_batch, cond)
+        if callback is not None:
+            callback(t, x_t, predict_x0(schedule, x_t, t, eps_theta))
+        z = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype) if t > 1 else torch.zeros_like(x_t)
+        x_t = ddpm_step(schedule, x_t, t, eps_theta, z, sigma)
+    return x_t

@@ -1,0 +1,109 @@
+"""Algorithm 2 (diffnotes.sampling): step by step on stub predictors, and against diffusers' DDPMScheduler."""
+
+import pytest
+import torch
+
+from diffnotes import schedules
+from diffnotes.forward import q_sample
+from diffnotes.sampling import ddpm_sample, ddpm_step, mu_theta, posterior_variance, predict_x0, sigma_t
+
+
+class ScaledInput(torch.nn.Module):
+    """A stub eps_theta(x_t, t) = x_t * t / (t + 1), the dummy model of diffusers' scheduler tests."""
+
+    def forward(self, x_t, t, cond=None):
+        t = t.to(x_t).reshape(-1, *([1] * (x_t.dim() - 1)))
+        return x_t * t / (t + 1)
+
+
+def test_sampler_follows_algorithm_2_line_by_line():
+    s = schedules.linear(T=20)
+    model = ScaledInput()
+    x_T = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    seen = []
+    out = ddpm_sample(model, s, x_T, generator=torch.Generator().manual_seed(1), callback=lambda t, x, x0: seen.append(t))
+    # The same loop, written out from the algorithm box with explicit scalars.
+    g = torch.Generator().manual_seed(1)
+    x = x_T.clone()
+    for t in range(20, 0, -1):
+        z = torch.randn(x.shape, generator=g, dtype=x.dtype) if t > 1 else torch.zeros_like(x)
+        alpha, ab, beta = float(s.alpha[t]), float(s.alpha_bar[t]), float(s.beta[t])
+        eps = x * t / (t + 1)
+        x = (x - (1 - alpha) / (1 - ab) ** 0.5 * eps) / alpha**0.5 + beta**0.5 * z
+    assert torch.allclose(out, x, atol=1e-12)
+    assert seen == list(range(20, 0, -1))
+
+
+def test_perfect_predictor_of_a_point_mass_recovers_it():
+    """If q(x_0) is one point x*, the true noise is known exactly; sigma = posterior then returns x* itself."""
+    s = schedules.linear(T=50)
+    x_star = torch.tensor([[0.5, -0.25]], dtype=torch.float64)
+
+    def oracle(x_t, t, cond=None):
+        ab = s.at(s.alpha_bar, t, x_t.dim())
+        return (x_t - ab.sqrt() * x_star) / (1 - ab).sqrt()
+
+    x_T = torch.randn(4, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = ddpm_sample(oracle, s, x_T, generator=torch.Generator().manual_seed(1), sigma="posterior")
+    assert torch.allclose(out, x_star.expand(4, 2), atol=1e-9)
+
+
+def test_predict_x0_inverts_the_kernel():
+    s = schedules.cosine(T=100)
+    x0 = torch.randn(5, 3, dtype=torch.float64)
+    eps = torch.randn(5, 3, dtype=torch.float64)
+    t = torch.tensor([1, 10, 50, 90, 100])
+    assert torch.allclose(predict_x0(s, q_sample(s, x0, t, eps), t, eps), x0, atol=1e-6)
+
+
+def test_mu_theta_with_the_true_noise_is_the_posterior_mean():
+    """mu_theta(x_t, eps) equals the posterior mean written with x_0 (Ho et al., eq. 7)."""
+    s = schedules.linear(T=1000)
+    x0, eps = torch.randn(6, 4, dtype=torch.float64), torch.randn(6, 4, dtype=torch.float64)
+    t = torch.tensor([2, 5, 100, 500, 900, 1000])
+    x_t = q_sample(s, x0, t, eps)
+    ab, ab_prev = s.alpha_bar[t, None], s.alpha_bar[t - 1, None]
+    beta, alpha = s.beta[t, None], s.alpha[t, None]
+    posterior_mean = ab_prev.sqrt() * beta / (1 - ab) * x0 + alpha.sqrt() * (1 - ab_prev) / (1 - ab) * x_t
+    assert torch.allclose(mu_theta(s, x_t, t, eps), posterior_mean, atol=1e-10)
+
+
+def test_sigma_choices():
+    s = schedules.linear(T=1000)
+    assert float(posterior_variance(s, 1)) == 0.0
+    t = torch.arange(2, 1001)
+    assert torch.all(posterior_variance(s, t) < s.beta[t])  # beta-tilde_t < beta_t for t > 1
+    assert torch.allclose(sigma_t(s, t, "beta") ** 2, s.beta[t])
+
+
+def test_one_step_matches_diffusers_ddpm_scheduler():
+    diffusers = pytest.importorskip("diffusers")
+    T = 1000
+    s64 = schedules.linear(T=T)
+    s = s64.to(dtype=torch.float32)
+    x_t = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    eps = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    for sigma, variance_type in (("beta", "fixed_large"), ("posterior", "fixed_small")):
+        scheduler = diffusers.DDPMScheduler(num_train_timesteps=T, clip_sample=False, variance_type=variance_type)
+        for t in (1000, 500, 50, 10, 2):  # diffusers' timestep index is t - 1
+            z = torch.randn(x_t.shape, generator=torch.Generator().manual_seed(t))
+            exact = ddpm_step(s64, x_t.double(), t, eps.double(), z.double(), sigma)
+            ours = ddpm_step(s, x_t, t, eps, z, sigma)
+            theirs = scheduler.step(eps, t - 1, x_t, generator=torch.Generator().manual_seed(t)).prev_sample
+            # Our float32 step stays within a few float32 ulps of the float64 one. diffusers goes through x0_hat and
+            # the posterior coefficients, whose float32 rounding is amplified by 1/(1 - alpha_bar_t) at small t.
+            assert float((ours.double() - exact).abs().max()) < 1e-5
+            tolerance = 2e-6 / float(1 - s64.alpha_bar[t])
+            assert float((theirs.double() - exact).abs().max()) < tolerance, (sigma, t)
+
+
+def test_bad_input():
+    s = schedules.linear(T=10)
+    with pytest.raises(ValueError, match=r"sigma='large'.*beta, posterior"):
+        sigma_t(s, 3, "large")
+    with pytest.raises(ValueError, match=r"sigma='x'.*beta, posterior"):
+        ddpm_sample(ScaledInput(), s, torch.zeros(1, 2), sigma="x")
+    with pytest.raises(ValueError, match=r"t must lie in 1..T=10"):
+        ddpm_step(s, torch.zeros(1, 2), 11, torch.zeros(1, 2), torch.zeros(1, 2))
+    with pytest.raises(ValueError, match=r"t must lie in 1..T=10"):
+        posterior_variance(s, 0)
