@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 
 from diffnotes.objective import NoisePredictor
-from diffnotes.schedules import Schedule, check_timestep
+from diffnotes.schedules import Schedule, check_timestep, from_alpha_bar
 
 #: The choices of the reverse-step noise sigma_t^2: beta_t, or the posterior variance beta-tilde_t.
 SIGMAS: tuple[str, ...] = ("beta", "posterior")
@@ -110,3 +110,38 @@ def ddpm_sample(
         z = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype) if t > 1 else torch.zeros_like(x_t)
         x_t = ddpm_step(schedule, x_t, t, eps_theta, z, sigma)
     return x_t
+
+
+def strided_timesteps(T: int, steps: int) -> torch.Tensor:  # noqa: N803
+    """``steps`` timesteps evenly spread over 1..T, increasing, always ending at T: a (steps,) int64 tensor."""
+    if not 1 <= steps <= T:
+        raise ValueError(f"steps must lie in 1..T={T}, got {steps}")
+    return torch.linspace(1, T, steps, dtype=torch.float64).round().long()
+
+
+@torch.no_grad()
+def strided_sample(
+    model: NoisePredictor,
+    schedule: Schedule,
+    x_T: torch.Tensor,  # noqa: N803
+    steps: int,
+    generator: torch.Generator | None = None,
+    sigma: str = "beta",
+    cond: torch.Tensor | None = None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """Algorithm 2 on a subsequence tau_1 < ... < tau_S = T of the timesteps: S model evaluations instead of T.
+
+    The subsequence defines its own Markov chain with alpha_bar'_i = alpha_bar_{tau_i}, so that
+    beta'_i = 1 - alpha_bar_{tau_i} / alpha_bar_{tau_{i-1}} (Nichol and Dhariwal, 2021, section 4); the model is
+    called with the original timesteps tau_i. With ``steps = T`` this is :func:`ddpm_sample` exactly. The callback
+    receives the original timestep.
+    """
+    taus = strided_timesteps(schedule.T, steps).to(x_T.device)
+    sub = from_alpha_bar(schedule.alpha_bar.cpu()[taus.cpu()], name=f"{schedule.name}-strided").to(schedule.beta.device, schedule.beta.dtype)
+
+    def on_original_time(x_t: torch.Tensor, i: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return model(x_t, taus[i - 1], c)
+
+    inner = None if callback is None else (lambda i, x_t, x0_hat: callback(int(taus[i - 1]), x_t, x0_hat))
+    return ddpm_sample(on_original_time, sub, x_T, generator=generator, sigma=sigma, cond=cond, callback=inner)

@@ -1,0 +1,133 @@
+"""The training loop (diffnotes.training): learning, exact resume, atomic and safe checkpoints."""
+
+import os
+
+import pytest
+import torch
+
+from diffnotes import schedules
+from diffnotes.training import TrainConfig, read_checkpoint, save_checkpoint, train
+from diffnotes.unet import UNet, UNetConfig
+
+TINY = UNetConfig(widths=(8, 16), attention=(False, True), groups=4, heads=2)
+
+
+def tiny_model(seed=0):
+    torch.manual_seed(seed)
+    return UNet(TINY)
+
+
+def data():
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(16, 1, 8, 8, generator=g) * 2 - 1
+
+
+def config(**kw):
+    base = dict(steps=12, batch_size=8, warmup_steps=2, log_every=2, checkpoint_every=4, ema_decay=0.5, lr=1e-3)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_loss_decreases_on_a_fixed_batch():
+    s = schedules.linear(T=100)
+    # A fixed batch: training on it, the loss averaged over the last steps must fall well below the first steps'.
+    images = data()[:8]
+    state = train(tiny_model(), images, s, config(steps=200, log_every=20, lr=3e-3), progress=False)
+    losses = state.history["loss"]
+    assert losses[0] > 0.8  # the zero-initialised head starts at E||eps||^2 = 1
+    assert losses[-1] < 0.6 * losses[0]
+
+
+class Interrupted(Exception):
+    """Stands for a kernel stopped in the middle of a run."""
+
+
+def interrupt_at(step):
+    def callback(state):
+        if state.step == step:
+            raise Interrupted
+
+    return callback
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    s = schedules.linear(T=50)
+    full = train(tiny_model(), data(), s, config(), progress=False)
+
+    path = tmp_path / "run.pt"
+    with pytest.raises(Interrupted):
+        train(tiny_model(), data(), s, config(), checkpoint=path, progress=False, callback=interrupt_at(6))
+    assert read_checkpoint(path)["step"] == 4  # the last checkpoint before the interruption
+    resumed = train(tiny_model(seed=99), data(), s, config(), checkpoint=path, progress=False)
+
+    assert resumed.step == full.step == 12
+    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(full.ema.state_dict().values(), resumed.ema.state_dict().values()):
+        assert torch.equal(a, b)
+    assert full.history == resumed.history
+
+
+def test_an_interrupted_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    s = schedules.linear(T=50)
+    path = tmp_path / "run.pt"
+    state = train(tiny_model(), data(), s, config(steps=4), checkpoint=path, progress=False)
+    before = path.read_bytes()
+
+    def failing_save(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, state, config(steps=4))
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["run.pt"]  # no temporary file left behind
+
+
+def test_corrupted_checkpoint_gets_a_clear_error(tmp_path):
+    s = schedules.linear(T=50)
+    path = tmp_path / "run.pt"
+    train(tiny_model(), data(), s, config(steps=4), checkpoint=path, progress=False)
+    path.write_bytes(path.read_bytes()[:1000])  # truncated, as by a full disk
+    with pytest.raises(ValueError, match="corrupted"):
+        train(tiny_model(), data(), s, config(), checkpoint=path, progress=False)
+    (tmp_path / "other.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ValueError, match="corrupted"):
+        read_checkpoint(tmp_path / "other.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match="not a diffnotes checkpoint"):
+        read_checkpoint(tmp_path / "foreign.pt")
+    with pytest.raises(FileNotFoundError):
+        read_checkpoint(tmp_path / "missing.pt")
+
+
+def test_mismatched_checkpoint_gets_a_clear_error(tmp_path):
+    s = schedules.linear(T=50)
+    path = tmp_path / "run.pt"
+    train(tiny_model(), data(), s, config(steps=4), checkpoint=path, progress=False)
+    bigger = UNet(UNetConfig(widths=(8, 32), attention=(False, True), groups=4, heads=2))
+    with pytest.raises(ValueError, match="is for a model with config"):
+        train(bigger, data(), s, config(), checkpoint=path, progress=False)
+    with pytest.raises(ValueError, match=r"other settings \(lr=0.001\)"):
+        train(tiny_model(), data(), s, config(lr=5e-4), checkpoint=path, progress=False)
+
+
+def test_checkpoints_load_without_running_code(tmp_path):
+    """A pickle that would run code on load is refused by weights_only loading."""
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "diffnotes-checkpoint-v1", "payload": Evil()}, path)
+    with pytest.raises(ValueError, match="corrupted or not a PyTorch file"):
+        read_checkpoint(path)
+
+
+def test_bad_config():
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        TrainConfig(steps=0)
+    with pytest.raises(ValueError, match=r"ema_decay must lie in \[0, 1\)"):
+        TrainConfig(ema_decay=1.0)
+    assert TrainConfig.for_profile("quick").steps < TrainConfig.for_profile("full").steps
