@@ -16,6 +16,7 @@ Scalars and grids are float64 tensors; a variance ``var`` is sigma^2 (never sigm
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -23,7 +24,8 @@ from scipy import signal
 
 from diffnotes.runtime import by_profile
 
-TensorLike = torch.Tensor | float
+# What the functions accept for a number, vector or matrix (a tensor, a float or nested lists of floats).
+TensorLike = torch.Tensor | float | Sequence[float] | Sequence[Sequence[float]]
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class GaussiansConfig:
 
     @classmethod
     def for_profile(cls, profile: str | None = None) -> GaussiansConfig:
-        """The quick profile's sizes run in a second on a laptop CPU; the full profile's are 20 times larger."""
+        """Quick: a second or two on a laptop CPU. Full: 20 times the samples on a grid 4 times finer."""
         return cls(
             n_samples=by_profile(quick=200_000, full=4_000_000, profile=profile),
             grid_points=by_profile(quick=2001, full=8001, profile=profile),
@@ -80,6 +82,11 @@ def _check_cov(name: str, cov: TensorLike, d: int) -> torch.Tensor:
     return cov
 
 
+def _check_n(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer (a number of samples), got {n!r}")
+
+
 def _check_same_shape(name: str, value: torch.Tensor, ref_name: str, ref: torch.Tensor) -> None:
     if value.shape != ref.shape:
         raise ValueError(f"{name} must have the shape of {ref_name}, {tuple(ref.shape)}; got {tuple(value.shape)}")
@@ -105,7 +112,7 @@ def _check_mixture(w: TensorLike, mu: TensorLike, var: TensorLike, suffix: str =
 
 
 def gaussian_sum(
-    mu_x: TensorLike, var_x: TensorLike, mu_y: TensorLike, var_y: TensorLike, a: float = 1.0, b: float = 1.0
+    mu_x: TensorLike, var_x: TensorLike, mu_y: TensorLike, var_y: TensorLike, a: TensorLike = 1.0, b: TensorLike = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and variance of a X + b Y for independent X ~ N(mu_x, var_x), Y ~ N(mu_y, var_y) (book eq. ``ch1-eq-sum``).
 
@@ -123,7 +130,7 @@ def gaussian_sum(
 
 
 def gaussian_vector_sum(
-    mu_x: TensorLike, cov_x: TensorLike, mu_y: TensorLike, cov_y: TensorLike, a: float = 1.0, b: float = 1.0
+    mu_x: TensorLike, cov_x: TensorLike, mu_y: TensorLike, cov_y: TensorLike, a: TensorLike = 1.0, b: TensorLike = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean (d,) and covariance (d, d) of a X + b Y for independent Gaussian vectors (book eq. ``ch1-eq-scaled-sum``).
 
@@ -148,6 +155,7 @@ def sample_gaussian(mu: TensorLike, cov: TensorLike, n: int, generator: torch.Ge
     Raises:
         ValueError: if ``mu`` is not 1-D or ``cov`` is not a symmetric positive semi-definite (d, d) matrix.
     """
+    _check_n(n)
     mu = _as_float64("mu", mu)
     if mu.dim() != 1:
         raise ValueError(f"mu must be a 1-D mean vector (d,), got shape {tuple(mu.shape)}")
@@ -163,6 +171,7 @@ def sample_cov_se(cov: TensorLike, n: int) -> torch.Tensor:
 
     For d = 1 this is the standard error of a sample variance, var * sqrt(2 / n).
     """
+    _check_n(n)
     cov = _as_float64("cov", cov)
     diag = torch.diagonal(cov)
     return ((torch.outer(diag, diag) + cov**2) / n).sqrt()
@@ -177,7 +186,7 @@ def normal_pdf(x: torch.Tensor, mu: TensorLike, var: TensorLike) -> torch.Tensor
     var = _as_float64("var", var)
     if bool((var <= 0).any()):
         raise ValueError(f"var must be > 0 for a density, got {var.tolist()}")
-    x = torch.as_tensor(x, dtype=torch.float64)
+    x, mu = torch.as_tensor(x, dtype=torch.float64), _as_float64("mu", mu)
     return torch.exp(-((x - mu) ** 2) / (2 * var)) / torch.sqrt(2 * math.pi * var)
 
 
@@ -242,6 +251,7 @@ def sample_mixture(
     w: TensorLike, mu: TensorLike, var: TensorLike, n: int, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Draw n samples (n,) of a mixture: pick component k with probability w_k, then draw from N(mu_k, var_k)."""
+    _check_n(n)
     w, mu, var = _check_mixture(w, mu, var)
     k = torch.multinomial(w, n, replacement=True, generator=generator)  # (n,) component of each sample
     eps = torch.randn(n, generator=generator, dtype=torch.float64)

@@ -53,7 +53,8 @@ def test_scaled_sum_rejects_the_wrong_rule() -> None:
     """Variances scale by a^2, not a: the KS test must tell the two apart (so the check above has teeth)."""
     a, b = 0.5, 0.5
     generator = gen(2)
-    z = a * torch.randn(N, generator=generator, dtype=torch.float64) + b * torch.randn(N, generator=generator, dtype=torch.float64)
+    x, y = torch.randn(2, N, generator=generator, dtype=torch.float64)
+    z = a * x + b * y
     _, var_right = g.gaussian_sum(0.0, 1.0, 0.0, 1.0, a=a, b=b)
     assert float(var_right) == pytest.approx(0.5)
     assert normal_ks_pvalue(z, 0.0, var_right) > 1e-3
@@ -173,7 +174,9 @@ def test_mixture_samples_match_density_and_moments() -> None:
     assert abs(float(x.var() - var)) < 5 * math.sqrt((fourth - float(var) ** 2) / N)  # SE of a variance
 
 
-@pytest.mark.parametrize("w1, m1, s1, m2, s2", [(0.3, -2.0, 0.5, 2.0, 1.0), (0.5, 0.0, 1.0, 0.0, 1.0), (0.9, 1.0, 0.2, -3.0, 2.0)])
+@pytest.mark.parametrize(
+    "w1, m1, s1, m2, s2", [(0.3, -2.0, 0.5, 2.0, 1.0), (0.5, 0.0, 1.0, 0.0, 1.0), (0.9, 1.0, 0.2, -3.0, 2.0)]
+)
 def test_mixture_variance_exceeds_sum_variance(w1: float, m1: float, s1: float, m2: float, s2: float) -> None:
     """Same mean; var(mixture) - var(w X1 + (1-w) X2) = w (1-w) (s1^2 + s2^2 + (m1 - m2)^2) > 0 for 0 < w < 1."""
     mix_mean, mix_var = g.mixture_mean_var([w1, 1 - w1], [m1, m2], [s1**2, s2**2])
@@ -219,6 +222,8 @@ BAD_INPUT = [
     (lambda: g.gaussian_vector_sum(torch.zeros(2), EYE, torch.zeros(3), torch.eye(3)), "mu_y"),
     (lambda: g.gaussian_vector_sum(torch.zeros(2, 2), EYE, torch.zeros(2, 2), EYE), "mu_x"),
     (lambda: g.sample_gaussian(torch.zeros(2), -EYE, 10), "cov"),
+    (lambda: g.sample_gaussian(torch.zeros(2), EYE, 0), "n"),
+    (lambda: g.sample_mixture(W, MU, VAR, 2.5), "n"),
     (lambda: g.normal_pdf(GRID, 0.0, 0.0), "var"),
     (lambda: g.mixture_pdf(GRID, [0.5, 0.6], MU, VAR), "w"),
     (lambda: g.mixture_pdf(GRID, [1.2, -0.2], MU, VAR), "w"),

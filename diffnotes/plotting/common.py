@@ -25,10 +25,14 @@ BOOK_STYLE: dict[str, object] = {
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 3.2, **kwargs: object) -> tuple[Figure, object]:
-    """A figure in the book's style, ``width`` x ``height`` inches for the whole grid of axes."""
-    with plt.rc_context(BOOK_STYLE):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)
-    return fig, axes
+    """A figure in the book's style, ``width`` x ``height`` inches for the whole grid of axes.
+
+    The style is applied to matplotlib's settings for the session (not inside an ``rc_context``, whose exit would
+    also switch interactive mode back off and hide every later figure in a notebook), so titles and legends added
+    after this call follow it too.
+    """
+    plt.rcParams.update(BOOK_STYLE)
+    return plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)
 
 
 def image_grid(images: torch.Tensor, nrow: int, pad: int = 1) -> torch.Tensor:

@@ -62,6 +62,7 @@ def plot_mixture_vs_sum(
 
 
 def _ellipse(ax: Axes, mu: torch.Tensor, cov: torch.Tensor, radius: float = 2.0) -> None:
+    mu, cov = torch.as_tensor(mu, dtype=torch.float64), torch.as_tensor(cov, dtype=torch.float64)
     eigenvalues, eigenvectors = torch.linalg.eigh(cov)
     root = eigenvectors * eigenvalues.clamp(min=0).sqrt()  # (2, 2), root @ root.T == cov
     angle = torch.linspace(0, 2 * torch.pi, 200, dtype=torch.float64)
@@ -73,15 +74,19 @@ def _ellipse(ax: Axes, mu: torch.Tensor, cov: torch.Tensor, radius: float = 2.0)
 def plot_vector_sum(
     samples: Sequence[torch.Tensor], means: Sequence[torch.Tensor], covs: Sequence[torch.Tensor], n_points: int = 1500
 ) -> Figure:
-    """Scatter the first ``n_points`` of each (n, 2) sample of X, Y and Z = X + Y, with its closed-form 2-sigma ellipse."""
+    """Scatter the first ``n_points`` of each (n, 2) sample of X, Y and Z = X + Y, with its closed-form 2-sigma ellipse.
+
+    ``means`` are the three (2,) means and ``covs`` the three (2, 2) covariances of the closed form.
+    """
     fig, axes = new_figure(ncols=3, width=8.4, height=3.0, sharex=True, sharey=True)
     titles = ("$\\mathbf{x}$", "$\\mathbf{y}$", "$\\mathbf{z} = \\mathbf{x} + \\mathbf{y}$")
-    for ax, points, mu, cov, title, color in zip(axes, samples, means, covs, titles, ("tab:blue", "tab:orange", "tab:red")):
+    colors = ("tab:blue", "tab:orange", "tab:red")
+    for ax, points, mu, cov, title, color in zip(axes, samples, means, covs, titles, colors):
         ax.scatter(points[:n_points, 0], points[:n_points, 1], s=2, alpha=0.3, color=color)
         _ellipse(ax, mu, cov)
         ax.set_title(title)
         ax.set_xlabel("first coordinate")
-        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_aspect("equal", adjustable="box")
     axes[0].set_ylabel("second coordinate")
     axes[0].legend(loc="lower left", fontsize=8)
     return fig
