@@ -1,0 +1,394 @@
+"""Sample quality, offline: Frechet classifier distance, class histogram, nearest training digit.
+
+The chapters that train and sample a digit model ask three questions of its samples:
+
+1. Do they look like real digits, as a population? The Frechet distance (Heusel et al., 2017) between Gaussians
+   fitted to features of real (r) and generated (g) images,
+   ``FD = ||mu_r - mu_g||^2 + Tr(Sigma_r + Sigma_g - 2 (Sigma_r Sigma_g)^(1/2))``, taken in the feature layer of
+   :class:`DigitClassifier`, a small CNN trained on the 5,000 offline digits. Inception features mean little for
+   28x28 grey digits, hence a "Frechet classifier distance"; its values compare only within this extractor and at
+   equal sample sizes (the estimate is biased upwards at small n).
+2. Are all ten digits there, in the right proportions (mode coverage)? The classifier's class histogram.
+3. Does the model copy its training digits? The L2 pixel distance from each sample to its nearest training image.
+
+Read them together: like any softmax classifier, this one is confidently wrong on some non-digits (it calls 99 % of
+uniform-noise images an 8 with probability above 0.9), which the class histogram and the FD expose.
+
+The weights ship in ``diffnotes/weights/digit_classifier.pt`` (SHA-256 checked before loading) with their
+provenance and reference numbers in ``digit_classifier.json``; retrain with
+``python -m diffnotes.quality train --out diffnotes/weights/digit_classifier.pt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+WEIGHTS_PATH = Path(__file__).parent / "weights" / "digit_classifier.pt"
+#: SHA-256 of the shipped weights; :func:`load_classifier` refuses a file with another digest.
+WEIGHTS_SHA256 = "b6f06d47fcd8114a34ff155ebe23c01d9ea8e822f48e4b568aa68c4a545d1d0a"
+# The quality bar (:func:`meets_bar`), stated for 1,000 samples.
+#: A sample is classified with confidence when its most probable class has probability above this.
+CONFIDENCE_THRESHOLD = 0.9
+#: The bar asks at least this share of the samples to be classified with confidence ...
+MIN_CONFIDENT_FRACTION = 0.9
+#: ... and the share of every class to lie in this closed interval (10 % each for balanced digits).
+CLASS_FRACTION_RANGE = (0.07, 0.13)
+#: The digits 0..9.
+NUM_CLASSES = 10
+
+
+class DigitClassifier(nn.Module):
+    """Three 3x3 conv layers (16, 32, 64 channels, each with ReLU and 2x2 max-pooling: 28 -> 14 -> 7 -> 3), a
+    128-unit feature layer and a 10-way read-out; about 98k parameters. Input (B, 1, 28, 28) in [-1, 1]."""
+
+    def __init__(self, feature_dim: int = 128) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for c_in, c_out in ((1, 16), (16, 32), (32, 64)):
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 3 * 3, feature_dim), nn.ReLU())
+        self.head = nn.Linear(feature_dim, NUM_CLASSES)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate layer phi(x): (B, 1, 28, 28) -> (B, feature_dim), after its ReLU."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The class logits: (B, 1, 28, 28) -> (B, 10)."""
+        return self.head(self.body(x))
+
+
+def _check_images(images: torch.Tensor, name: str) -> torch.Tensor:
+    """Accept (N, 1, 28, 28) float images in [-1, 1] (1e-3 of slack, then clipped); raise ValueError otherwise."""
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor of shape (N, 1, 28, 28), got {type(images).__name__}")
+    if images.dim() != 4 or tuple(images.shape[1:]) != (1, 28, 28) or images.shape[0] < 1:
+        raise ValueError(f"{name} must have shape (N, 1, 28, 28) with N >= 1, got {tuple(images.shape)}")
+    lo, hi = float(images.min()), float(images.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1.001 or hi > 1.001:
+        raise ValueError(
+            f"{name} must lie in the model range [-1, 1], got values in [{lo:.3g}, {hi:.3g}];"
+            " clip samples with x.clamp(-1, 1), map [0, 1] pixels with 2 * x - 1"
+        )
+    return images.clamp(-1.0, 1.0)
+
+
+def load_classifier(path: str | Path = WEIGHTS_PATH, sha256: str | None = WEIGHTS_SHA256) -> DigitClassifier:
+    """Load the digit classifier in eval mode, on the CPU, after checking the file's SHA-256 (skipped for None).
+
+    Raises:
+        FileNotFoundError: if the weights file is missing (the message says how to retrain it).
+        ValueError: if the file's digest differs from ``sha256`` (altered or corrupted) or it does not load.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no classifier weights at {path}; reinstall diffnotes, or retrain them with"
+            f" `python -m diffnotes.quality train --out {path}`"
+        )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if sha256 is not None and digest != sha256:
+        raise ValueError(f"classifier weights {path} are altered or corrupted: SHA-256 {digest}, expected {sha256}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model = DigitClassifier()
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+    except Exception as error:  # noqa: BLE001 - torch raises several kinds for a damaged file
+        raise ValueError(f"classifier weights {path} do not load ({type(error).__name__}: {error})") from error
+    return model.eval()
+
+
+@functools.lru_cache(maxsize=1)
+def default_classifier() -> DigitClassifier:
+    """The shipped classifier, loaded once per process."""
+    return load_classifier()
+
+
+@torch.no_grad()
+def _apply(images: torch.Tensor, classifier: DigitClassifier | None, head: bool) -> torch.Tensor:
+    """Run the classifier (the shipped one for None) on its device in batches of 500; return float32 on the CPU."""
+    model = default_classifier() if classifier is None else classifier
+    device = next(model.parameters()).device
+    batches = [b.to(device) for b in _check_images(images, "images").split(500)]
+    return torch.cat([model(b) if head else model.features(b) for b in batches]).float().cpu()
+
+
+def features(images: torch.Tensor, classifier: DigitClassifier | None = None) -> torch.Tensor:
+    """The classifier's penultimate-layer features phi(x): images (N, 1, 28, 28) in [-1, 1] -> (N, 128)."""
+    return _apply(images, classifier, head=False)
+
+
+def classify(images: torch.Tensor, classifier: DigitClassifier | None = None) -> torch.Tensor:
+    """Class probabilities softmax(logits): images (N, 1, 28, 28) in [-1, 1] -> (N, 10), rows summing to 1."""
+    return _apply(images, classifier, head=True).softmax(dim=1)
+
+
+def gaussian_frechet_distance(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndarray, cov_b: np.ndarray) -> float:
+    """Frechet (2-Wasserstein squared) distance of N(mu_a, cov_a) and N(mu_b, cov_b):
+    ``||mu_a - mu_b||^2 + Tr(cov_a) + Tr(cov_b) - 2 Tr((cov_a cov_b)^(1/2))``, means (d,), covariances (d, d).
+
+    Tr((A B)^(1/2)) is the sum of the square roots of the eigenvalues of A B, which are those of the symmetric
+    positive semi-definite A^(1/2) B A^(1/2); symmetric eigendecompositions therefore give it without the tiny
+    imaginary parts of a general matrix square root (``scipy.linalg.sqrtm``). Eigenvalues that rounding makes
+    slightly negative (singular covariances) are set to 0, and the result is clipped at 0 for the same reason.
+    """
+    eig_a, vec_a = np.linalg.eigh((cov_a + cov_a.T) / 2)
+    sqrt_a = (vec_a * np.sqrt(eig_a.clip(min=0.0))) @ vec_a.T
+    middle = sqrt_a @ cov_b @ sqrt_a
+    tr_sqrt = np.sqrt(np.linalg.eigvalsh((middle + middle.T) / 2).clip(min=0.0)).sum()
+    value = float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * tr_sqrt)
+    return max(value, 0.0)
+
+
+def frechet_distance(feats_a: torch.Tensor | np.ndarray, feats_b: torch.Tensor | np.ndarray) -> float:
+    """The Frechet distance between Gaussians fitted (sample mean, unbiased covariance) to two feature sets
+    (N_a, d) and (N_b, d), in float64; see :func:`gaussian_frechet_distance`. Symmetric and non-negative.
+
+    Raises:
+        ValueError: naming the argument, unless both are 2-D with at least 2 rows, finite and of equal width d.
+    """
+    fitted = []
+    for name, feats in (("feats_a", feats_a), ("feats_b", feats_b)):
+        x = np.asarray(feats.detach().cpu() if isinstance(feats, torch.Tensor) else feats, dtype=np.float64)
+        if x.ndim != 2 or x.shape[0] < 2 or not np.isfinite(x).all():
+            raise ValueError(f"{name} must be a finite (N, d) array with N >= 2, got shape {x.shape}")
+        fitted.append((x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))))
+    if fitted[0][0].shape != fitted[1][0].shape:
+        raise ValueError(f"feats_a and feats_b must have equal widths d, got {fitted[0][0].size}, {fitted[1][0].size}")
+    return gaussian_frechet_distance(*fitted[0], *fitted[1])
+
+
+def class_histogram(probabilities: torch.Tensor) -> torch.Tensor:
+    """The fraction of samples whose most probable class is k, for k = 0..K-1: probabilities (N, K) -> (K,)."""
+    p = probabilities
+    if not isinstance(p, torch.Tensor) or p.dim() != 2 or p.shape[0] < 1:
+        raise ValueError(f"probabilities must be a tensor of shape (N, K), got {getattr(p, 'shape', type(p))}")
+    if bool((p < 0).any()) or not torch.allclose(p.sum(dim=1), torch.ones(len(p), dtype=p.dtype), atol=1e-4):
+        raise ValueError("probabilities must be non-negative with rows summing to 1 (apply softmax to logits)")
+    return torch.bincount(p.argmax(dim=1), minlength=p.shape[1]).double() / len(p)
+
+
+def nearest_training_distance(
+    samples: torch.Tensor, train_images: torch.Tensor, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each sample, min_j ||x_i - y_j||_2 over the training images in pixel space, and the minimising j.
+
+    samples (N, 1, 28, 28) and train_images (M, 1, 28, 28) in [-1, 1] -> distances (N,) float64, indices (N,)
+    int64. The argmin uses ||x||^2 + ||y||^2 - 2 x.y in float64, in blocks of ``batch_size`` samples (memory
+    batch_size x M); the winner's distance is then recomputed directly, so an exact copy is at distance 0.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    x = _check_images(samples, "samples").flatten(1).double()
+    y = _check_images(train_images, "train_images").flatten(1).double().to(x.device)
+    y_sq = (y * y).sum(dim=1)
+    indices = torch.cat([(y_sq - 2.0 * b @ y.T).argmin(dim=1) for b in x.split(batch_size)])  # ||x||^2 is constant
+    return (x - y[indices]).norm(dim=1).cpu(), indices.cpu()
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """What :func:`evaluate` measures on n samples.
+
+    Attributes:
+        n: the number of samples.
+        confident_fraction: the share of samples with max_k p(k | x) > :data:`CONFIDENCE_THRESHOLD`.
+        mean_confidence: the mean of max_k p(k | x).
+        class_fractions: ``class_fractions[k]`` is the share of samples classified as digit k.
+        frechet_distance: the FD of the samples' and the reference images' classifier features.
+        nn_distance_min: the smallest, over samples, L2 pixel distance to the nearest reference image.
+        nn_distance_median: the median of the same distances.
+        nn_index_of_min: the index, among the reference images, of the closest match overall.
+    """
+
+    n: int
+    confident_fraction: float
+    mean_confidence: float
+    class_fractions: tuple[float, ...]
+    frechet_distance: float
+    nn_distance_min: float
+    nn_distance_median: float
+    nn_index_of_min: int
+
+    def __str__(self) -> str:
+        lo, hi = min(self.class_fractions), max(self.class_fractions)
+        return (
+            f"n={self.n}: confident {self.confident_fraction:.3f}, classes {lo:.3f}..{hi:.3f}, "
+            f"FD {self.frechet_distance:.2f}, nearest-training L2 min {self.nn_distance_min:.2f} "
+            f"median {self.nn_distance_median:.2f}, meets bar: {meets_bar(self)}"
+        )
+
+
+def evaluate(
+    samples: torch.Tensor, reference_images: torch.Tensor, classifier: DigitClassifier | None = None
+) -> QualityReport:
+    """Measure samples (N, 1, 28, 28) in [-1, 1] against real reference images (M, 1, 28, 28), normally the
+    training digits: confidence and class histogram of the classifier, FD of their features, nearest-image distances.
+
+    Compare FDs only at equal N and M: 1,000 real digits against 4,000 others give about 5, the floor at that size
+    (``reference`` in ``digit_classifier.json``).
+    """
+    samples, reference_images = _check_images(samples, "samples"), _check_images(reference_images, "reference_images")
+    p = classify(samples, classifier)
+    confidence = p.max(dim=1).values
+    fd = frechet_distance(features(samples, classifier), features(reference_images, classifier))
+    distances, indices = nearest_training_distance(samples, reference_images)
+    return QualityReport(
+        n=len(samples),
+        confident_fraction=float((confidence > CONFIDENCE_THRESHOLD).double().mean()),
+        mean_confidence=float(confidence.double().mean()),
+        class_fractions=tuple(float(f) for f in class_histogram(p)),
+        frechet_distance=fd,
+        nn_distance_min=float(distances.min()),
+        nn_distance_median=float(np.median(distances.numpy())),
+        nn_index_of_min=int(indices[distances.argmin()]),
+    )
+
+
+def meets_bar(report: QualityReport) -> bool:
+    """The quality bar: confident_fraction >= MIN_CONFIDENT_FRACTION and every class in CLASS_FRACTION_RANGE."""
+    lo, hi = CLASS_FRACTION_RANGE
+    return report.confident_fraction >= MIN_CONFIDENT_FRACTION and all(lo <= f <= hi for f in report.class_fractions)
+
+
+# --- Training the shipped classifier: ``python -m diffnotes.quality train --out PATH`` ----------------------------
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """How the shipped classifier is trained: Adam with cosine decay, random shifts, a stratified held-out split."""
+
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 2e-3
+    max_shift: int = 2  # pixels, in each direction
+    holdout_per_class: int = 50  # 10 x 50 = 500 held-out digits, 4,500 for training
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, low in (("epochs", 1), ("batch_size", 1), ("holdout_per_class", 1), ("max_shift", 0)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+def holdout_split(labels: torch.Tensor, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stratified split by a seeded permutation: (train indices, held-out indices), ``per_class`` per label held out."""
+    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    held = torch.cat([perm[labels[perm] == k][:per_class] for k in range(NUM_CLASSES)]).sort().values
+    keep = torch.ones(len(labels), dtype=torch.bool)
+    keep[held] = False
+    return keep.nonzero().squeeze(1), held
+
+
+def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each image (B, 1, H, W) by up to ``max_shift`` pixels along each axis, filling with background -1."""
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (max_shift,) * 4, value=-1.0)
+    offsets = torch.randint(0, 2 * max_shift + 1, (len(x), 2), generator=generator).tolist()
+    return torch.stack([padded[i, :, a : a + h, b : b + w] for i, (a, b) in enumerate(offsets)])
+
+
+def train_classifier(images: torch.Tensor, labels: torch.Tensor, config: ClassifierConfig) -> DigitClassifier:
+    """Minimise the cross-entropy of the labels on randomly shifted images; deterministic on a CPU for a seed."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = DigitClassifier()
+    generator = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    batches = -(-len(images) // config.batch_size)
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * batches)
+    model.train()
+    for _ in range(config.epochs):
+        for index in torch.randperm(len(images), generator=generator).split(config.batch_size):
+            x = random_shift(images[index], config.max_shift, generator)
+            loss = F.cross_entropy(model(x), labels[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            decay.step()
+    return model.eval()
+
+
+def reference_numbers(classifier: DigitClassifier, images: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> dict:
+    """The scale of the measures on real, blurred and noise images (recorded in ``digit_classifier.json``)."""
+    train_idx, held_idx = holdout_split(labels, ClassifierConfig.holdout_per_class, seed)
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(images), generator=g)
+    feats = features(images, classifier)
+    blurred = images[perm[:1000]]
+    for _ in range(2):  # two 3x3 box blurs, about a Gaussian blur of 1.2 pixels
+        blurred = F.avg_pool2d(blurred, 3, stride=1, padding=1, count_include_pad=False)
+    noise = torch.rand(1000, 1, 28, 28, generator=g) * 2 - 1
+    reports = {
+        "heldout_500_vs_train_4500": evaluate(images[held_idx], images[train_idx], classifier),
+        "blurred_1000_vs_all_5000": evaluate(blurred, images, classifier),
+        "uniform_noise_1000_vs_all_5000": evaluate(noise, images, classifier),
+    }
+    predicted = classify(images[held_idx], classifier).argmax(dim=1)
+    return {
+        "heldout_accuracy": float((predicted == labels[held_idx]).double().mean()),
+        "fd_real_vs_real_disjoint": {
+            f"{a} vs {b}": round(frechet_distance(feats[perm[:a]], feats[perm[a : a + b]]), 3)
+            for a, b in ((500, 500), (1000, 1000), (2500, 2500), (1000, 4000))
+        },
+        **{
+            name: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(r).items()}
+            | {"class_fractions": [round(f, 4) for f in r.class_fractions], "meets_bar": meets_bar(r)}
+            for name, r in reports.items()
+        },
+    }
+
+
+def _main(argv: list[str] | None = None) -> None:
+    from diffnotes.data import load_mnist_5k
+
+    parser = argparse.ArgumentParser(prog="python -m diffnotes.quality", description="Train the digit classifier.")
+    parser.add_argument("command", choices=["train"])
+    parser.add_argument("--out", type=Path, default=WEIGHTS_PATH, help="where to write the weights (and the .json)")
+    args = parser.parse_args(argv)
+    config = ClassifierConfig()
+    images, labels = load_mnist_5k()
+    train_idx, _ = holdout_split(labels, config.holdout_per_class, config.seed)
+    load, start = os.getloadavg()[0], time.perf_counter()
+    model = train_classifier(images[train_idx], labels[train_idx], config)
+    seconds = time.perf_counter() - start
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.half() for k, v in model.state_dict().items()}, args.out)  # float16: half the size
+    digest = hashlib.sha256(args.out.read_bytes()).hexdigest()
+    shipped = load_classifier(args.out, sha256=digest)  # every number below is measured on the shipped weights
+    record = {
+        "command": f"python -m diffnotes.quality train --out {args.out}",
+        "config": asdict(config),
+        "data": "diffnotes.data.load_mnist_5k(): 4,500 training / 500 held-out digits (holdout_split, seed 0)",
+        "sha256": digest,
+        "bytes": args.out.stat().st_size,
+        "training_seconds": round(seconds, 1),
+        "machine": f"{os.cpu_count()}-core CPU ({platform.machine()}), {torch.get_num_threads()} torch thread(s),"
+        f" load average {load:.1f} at the start (a shared machine runs slower)",
+        "torch": torch.__version__,
+        "date": date.today().isoformat(),
+        "reference": reference_numbers(shipped, images, labels, config.seed),
+    }
+    args.out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record["reference"], indent=2))
+    print(f"trained in {seconds:.0f} s; set WEIGHTS_SHA256 = {digest!r} in diffnotes/quality.py")
+
+
+if __name__ == "__main__":
+    _main()
