@@ -49,8 +49,7 @@ DIFFUSERS_NAMES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class SchedulesConfig:
-    """Sizes for the chapter "Noise schedules": the T of the alpha_bar_T table, the t of the image grid (for
-    T = 1000) and how many held-out digits test whether the label survives at t = T."""
+    """Chapter 3's sizes: the T of the alpha_bar_T table, the t of the image grid, the held-out test digits."""
 
     T_values: tuple[int, ...] = (10, 50, 100, 250, 1000, 4000)
     grid_t: tuple[int, ...] = (0, 100, 250, 400, 550, 700, 850, 1000)
@@ -278,13 +277,7 @@ def prior_kl(schedule: Schedule, x0: torch.Tensor) -> torch.Tensor:
 
     Per dimension, 1/2 (alpha_bar_T x0^2 - alpha_bar_T - log(1 - alpha_bar_T)): how far the end of the forward
     process is from the N(0, I) that sampling starts from. Ho et al.'s L_T is its sum over dimensions.
-
-    Args:
-        schedule: the noise schedule.
-        x0: (B, ...) clean data.
-
-    Returns:
-        (B,) the KL divided by the number of dimensions of one data point.
+    ``x0`` is a (B, ...) batch of clean data; returns (B,), the KL divided by the dimension of one data point.
     """
     alpha_bar_T = schedule.alpha_bar[-1].to(x0)  # noqa: N806
     per_dim = 0.5 * (alpha_bar_T * x0**2 - alpha_bar_T - torch.log1p(-alpha_bar_T))

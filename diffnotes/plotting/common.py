@@ -56,13 +56,14 @@ def show_images(
     b = images.shape[0]
     fig, axes = new_figure(ncols=b, width=width, height=height or width / b + 0.4, squeeze=False)
     for index, ax in enumerate(axes[0]):
-        _show(ax, images[index])
+        show_image(ax, images[index])
         if titles is not None:
             ax.set_title(titles[index])
     return fig
 
 
-def _show(ax: Axes, image: torch.Tensor) -> None:
+def show_image(ax: Axes, image: torch.Tensor) -> None:
+    """Draw one image (C, H, W) in [-1, 1] on ``ax``, grey for one channel, without axes."""
     pixels = to_unit_range(image.detach().float().cpu()).permute(1, 2, 0)
-    ax.imshow(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels, cmap="gray", vmin=0, vmax=1)
+    ax.imshow((pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).numpy(), cmap="gray", vmin=0, vmax=1)
     ax.set_axis_off()
