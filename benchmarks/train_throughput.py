@@ -1,0 +1,132 @@
+"""Training throughput of the book's compact U-Net against diffusers' UNet2DModel of the same widths.
+
+    python benchmarks/train_throughput.py                       # both models, eager, the device's default batch
+    python benchmarks/train_throughput.py --batch 2048 --bf16 --compile
+    python benchmarks/train_throughput.py --time-to-bar         # also: training time until the quality bar is met
+
+One training step = forward, L_simple, backward, AdamW step, EMA update (the loop of diffnotes.training), on
+random digits-shaped batches (28x28x1). Prints images per second for each model, in one run on one device, so the
+numbers compare. This is a benchmark, not a test: it prints numbers and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from diffnotes import schedules
+from diffnotes.runtime import get_device
+from diffnotes.train_digits import machine
+from diffnotes.training import TrainConfig, new_state, train_step
+from diffnotes.unet import UNet, UNetConfig, count_parameters
+
+
+class DiffusersUNet(torch.nn.Module):
+    """diffusers' UNet2DModel behind the book's contract model(x_t, t, cond) (t in 1..T -> diffusers' t - 1)."""
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        from diffusers import UNet2DModel
+
+        down = ["AttnDownBlock2D" if a else "DownBlock2D" for a in config.attention]
+        up = ["AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(config.attention)]
+        self.config = config
+        self.net = UNet2DModel(
+            sample_size=28, in_channels=config.in_channels, out_channels=config.in_channels,
+            block_out_channels=config.widths, layers_per_block=config.res_blocks, down_block_types=down,
+            up_block_types=up, norm_num_groups=config.groups, attention_head_dim=config.widths[-1] // config.heads,
+        )
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x_t, t - 1).sample
+
+
+def throughput(model: torch.nn.Module, device: torch.device, batch: int, bf16: bool, steps: int, warmup: int) -> float:
+    """Images per second over ``steps`` timed training steps, after ``warmup`` untimed ones."""
+    config = TrainConfig(steps=steps + warmup, batch_size=batch, mixed_precision=bf16, warmup_steps=1)
+    images = torch.rand(4096, 1, 28, 28) * 2 - 1
+    schedule = schedules.linear(T=1000).to(device=device, dtype=torch.float32)
+    state = new_state(model.to(device), config)
+    for _ in range(warmup):
+        train_step(state, images, schedule, config, device)
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        train_step(state, images, schedule, config, device)
+    _sync(device)
+    return batch * steps / (time.perf_counter() - start)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_to_bar(device: torch.device, batch: int, bf16: bool, eval_every: int, max_steps: int, sampling_steps: int) -> dict:
+    """Train the book's digit model from scratch; every ``eval_every`` steps, sample 1,000 digits and check the bar."""
+    from diffnotes.data import load_mnist_5k
+    from diffnotes.pretrained import DIGITS_UNET, digits_schedule
+    from diffnotes.quality import evaluate, meets_bar
+    from diffnotes.sampling import strided_sample
+
+    images, _ = load_mnist_5k()
+    torch.manual_seed(0)
+    config = TrainConfig(steps=max_steps, batch_size=batch, mixed_precision=bf16)
+    schedule = digits_schedule().to(device=device, dtype=torch.float32)
+    state = new_state(UNet(DIGITS_UNET).to(device), config)
+    trained = 0.0
+    while state.step < max_steps:
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(eval_every):
+            train_step(state, images, schedule, config, device)
+        _sync(device)
+        trained += time.perf_counter() - start
+        state.ema.eval()
+        x_T = torch.randn(1000, 1, 28, 28, device=device, generator=torch.Generator(device).manual_seed(1))
+        samples = strided_sample(state.ema, schedule, x_T, sampling_steps, generator=torch.Generator(device).manual_seed(2))
+        report = evaluate(samples.clamp(-1, 1).cpu(), images)
+        print(f"step {state.step}: {trained:.1f} s of training; {report}", flush=True)
+        if meets_bar(report):
+            return {"steps": state.step, "training_seconds": round(trained, 1), "report": str(report)}
+    return {"steps": state.step, "training_seconds": round(trained, 1), "report": "bar not reached"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--batch", type=int, default=None, help="default: 128 on a CPU, 2048 on a GPU")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 5 on a CPU, 50 on a GPU)")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile both models")
+    parser.add_argument("--time-to-bar", action="store_true")
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--max-steps", type=int, default=20_000)
+    parser.add_argument("--sampling-steps", type=int, default=100)
+    args = parser.parse_args()
+    device = get_device(args.device)
+    gpu = device.type == "cuda"
+    batch = args.batch or (2048 if gpu else 128)
+    steps = args.steps or (50 if gpu else 5)
+    print(f"device: {machine()}; batch {batch}; bf16 {args.bf16}; compile {args.compile}; torch {torch.__version__}")
+    results = {}
+    for name, build in (("diffnotes UNet", lambda: UNet(UNetConfig())), ("diffusers UNet2DModel", lambda: DiffusersUNet(UNetConfig()))):
+        torch.manual_seed(0)
+        model = build()
+        params = count_parameters(model)
+        if args.compile:
+            model = torch.compile(model)
+        rate = throughput(model, device, batch, args.bf16, steps, warmup=3 if args.compile else 1)
+        results[name] = {"parameters": params, "images_per_second": round(rate, 1)}
+        print(f"{name:24s} {params / 1e6:5.2f} M parameters   {rate:10.1f} img/s", flush=True)
+    if args.time_to_bar:
+        results["time_to_bar"] = time_to_bar(device, batch, args.bf16, args.eval_every, args.max_steps, args.sampling_steps)
+        print(results["time_to_bar"])
+    print(json.dumps({"machine": machine(), "batch": batch, "bf16": args.bf16, "compile": args.compile, **results}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""The book's pretrained digit model: a compact U-Net trained by ``python -m diffnotes.train_digits``.
+
+The weights ship inside the package (``diffnotes/weights/ddpm_digits.pt``, the EMA weights in float16) with their
+provenance beside them (``ddpm_digits.json``: command, config, seed, machine, duration, quality). They are loaded
+only after their SHA-256 hash matches the one recorded here, and with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from diffnotes import schedules
+from diffnotes.unet import UNet, UNetConfig
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DIGITS_WEIGHTS = WEIGHTS_DIR / "ddpm_digits.pt"
+DIGITS_PROVENANCE = WEIGHTS_DIR / "ddpm_digits.json"
+#: SHA-256 of the shipped digit-model weights; a file that does not match is refused.
+DIGITS_SHA256 = ""
+
+#: The digit model's architecture and schedule (Ho et al.'s linear schedule, T = 1000).
+DIGITS_UNET = UNetConfig()
+DIGITS_T = 1000
+
+
+def digits_schedule() -> schedules.Schedule:
+    """The schedule the digit model was trained with."""
+    return schedules.linear(T=DIGITS_T)
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 hex digest of a file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_weights(path: Path, expected_sha256: str) -> dict:
+    """Load a state dict after checking its hash; ``weights_only=True``, so no code in the file can run.
+
+    Raises:
+        FileNotFoundError: if the file is missing.
+        ValueError: if its hash differs from ``expected_sha256`` (altered, corrupted or replaced).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no weights at {path}; reinstall diffnotes, or train them: python -m diffnotes.train_digits")
+    digest = sha256(path)
+    if digest != expected_sha256:
+        raise ValueError(f"{path} has SHA-256 {digest[:16]}..., expected {expected_sha256[:16]}...: the file is altered or corrupted")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_digit_model(device: torch.device | str = "cpu") -> UNet:
+    """The pretrained digit U-Net (EMA weights, float32, eval mode) on ``device``."""
+    model = UNet(DIGITS_UNET)
+    state = load_weights(DIGITS_WEIGHTS, DIGITS_SHA256)
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    return model.to(device).eval()
+
+
+def digits_provenance() -> dict:
+    """How the shipped digit model was made: command, config, seed, machine, duration and measured quality."""
+    return json.loads(DIGITS_PROVENANCE.read_text())
