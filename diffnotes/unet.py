@@ -53,14 +53,30 @@ class UNetConfig:
     def __post_init__(self) -> None:
         if len(self.widths) != len(self.attention) or not self.widths:
             raise ValueError(f"widths and attention need one entry per level, got {self.widths} and {self.attention}")
-        if any(w % self.groups for w in self.widths):
+        if self.in_channels < 1 or self.res_blocks < 1 or min(self.widths) < 1:
+            raise ValueError(f"in_channels, res_blocks and widths must be positive, got {self}")
+        if self.groups < 1 or any(w % self.groups for w in self.widths):
             raise ValueError(f"groups={self.groups} must divide every width in {self.widths}")
+        if self.widths[0] % 2:
+            raise ValueError(f"widths[0]={self.widths[0]} is the sinusoidal embedding's size and must be even")
+        attending = [w for w, a in zip(self.widths, self.attention) if a] + [self.widths[-1]]  # the middle attends
+        if self.heads < 1 or any(w % self.heads for w in attending):
+            raise ValueError(f"heads={self.heads} must divide the width of every attending level, {attending}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.num_classes is not None and self.context_dim is not None:
             raise ValueError("give num_classes or context_dim, not both")
+        for name in ("num_classes", "context_dim"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer or None, got {getattr(self, name)}")
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
-    """Sinusoidal embedding of timesteps (Vaswani et al.; Ho et al.): (B,) -> (B, dim), half sines, half cosines."""
+    """Sinusoidal embedding of timesteps (Vaswani et al.; Ho et al.), book eq. ``ch6-eq-time``: (B,) -> (B, dim).
+
+    With half = dim / 2 and frequencies ``omega_i = max_period**(-i / half)`` for i = 0..half-1, the embedding is
+    ``[sin(t omega_0), ..., sin(t omega_{half-1}), cos(t omega_0), ..., cos(t omega_{half-1})]``.
+    """
     if dim % 2:
         raise ValueError(f"dim must be even, got {dim}")
     half = dim // 2
@@ -70,7 +86,10 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) 
 
 
 class ResBlock(nn.Module):
-    """GroupNorm-SiLU-conv twice, the time (and class) embedding added in between, plus a skip path."""
+    """GroupNorm-SiLU-conv twice, the time (and class) embedding added in between, plus a skip path.
+
+    Book eq. ``ch6-eq-resblock``: (B, c_in, H, W) and an embedding (B, emb_dim) -> (B, c_out, H, W).
+    """
 
     def __init__(self, c_in: int, c_out: int, emb_dim: int, groups: int, dropout: float) -> None:
         super().__init__()
@@ -83,6 +102,7 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """(B, c_in, H, W) and (B, emb_dim) -> (B, c_out, H, W)."""
         h = self.conv1(F.silu(self.norm1(x)))  # (B, c_out, H, W)
         h = h + self.emb(F.silu(emb))[:, :, None, None]
         h = self.conv2(self.dropout(F.silu(self.norm2(h))))
@@ -90,7 +110,11 @@ class ResBlock(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head attention over the H*W positions: self-attention, or cross-attention to context tokens."""
+    """Multi-head attention over the H*W positions: self-attention, or cross-attention to context tokens.
+
+    Book eq. ``ch6-eq-attention``: queries from the image's tokens, keys and values from the image itself
+    (self-attention) or from ``context`` (B, L, context_dim) (cross-attention); the result is added back to ``x``.
+    """
 
     def __init__(self, channels: int, groups: int, heads: int, context_dim: int | None = None) -> None:
         super().__init__()
@@ -101,6 +125,7 @@ class Attention(nn.Module):
         self.out = nn.Linear(channels, channels)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, H, W), and optional tokens (B, L, context_dim) -> (B, C, H, W)."""
         b, c, h, w = x.shape
         tokens = self.norm(x).flatten(2).transpose(1, 2)  # (B, HW, C)
         source = tokens if context is None else context  # (B, L, C_ctx)
@@ -122,6 +147,7 @@ class Block(nn.Module):
         self.cross_attn = Attention(c_out, config.groups, config.heads, config.context_dim) if use_cross else None
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        """(B, c_in, H, W), the embedding (B, emb_dim) and the tokens (or None) -> (B, c_out, H, W)."""
         x = self.res(x, emb)
         if self.self_attn is not None:
             x = self.self_attn(x)
@@ -133,8 +159,9 @@ class Block(nn.Module):
 class UNet(nn.Module):
     """The compact U-Net: ``model(x_t, t, cond=None)`` -> eps_theta, the shape of ``x_t`` (B, C, H, W).
 
-    H and W must be divisible by 2**(levels - 1). ``cond`` is a (B,) int64 tensor of labels when the config has
-    ``num_classes``, a (B, L, context_dim) tensor of tokens when it has ``context_dim``, and None otherwise.
+    H and W must be divisible by 2**(levels - 1). ``cond`` is a (B,) integer tensor of labels in 0..num_classes
+    when the config has ``num_classes`` (None means "no label" for every image), a (B, L, context_dim) tensor of
+    tokens when it has ``context_dim`` (required), and None otherwise.
     """
 
     def __init__(self, config: UNetConfig = UNetConfig()) -> None:
@@ -170,33 +197,45 @@ class UNet(nn.Module):
                 blocks.append(Block(c + skip_widths.pop(), widths[level], emb_dim, config, config.attention[level]))
                 c = widths[level]
             self.up.append(blocks)
-            self.upsample.append(
-                nn.Identity() if level == 0 else nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1))
-            )
-        self.head = nn.Sequential(nn.GroupNorm(config.groups, c), nn.SiLU(), nn.Conv2d(c, config.in_channels, 3, padding=1))
+            if level == 0:
+                self.upsample.append(nn.Identity())
+            else:
+                doubling = nn.Upsample(scale_factor=2, mode="nearest")
+                self.upsample.append(nn.Sequential(doubling, nn.Conv2d(c, c, 3, padding=1)))  # (B, C, 2H, 2W)
+        out = nn.Conv2d(c, config.in_channels, 3, padding=1)
+        self.head = nn.Sequential(nn.GroupNorm(config.groups, c), nn.SiLU(), out)
         nn.init.zeros_(self.head[-1].weight)  # start as the zero predictor: the loss begins at E||eps||^2 = 1
         nn.init.zeros_(self.head[-1].bias)
 
     def embed(self, t: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The embedding added to every block, and the context tokens for cross-attention (or None)."""
-        emb = self.time_mlp(timestep_embedding(t, self.config.widths[0]))  # (B, 4 * widths[0])
-        if self.label_emb is not None:
-            labels = cond if cond is not None else torch.full_like(t, self.config.num_classes)
+        config, batch = self.config, t.shape[0]
+        emb = self.time_mlp(timestep_embedding(t, config.widths[0]))  # (B, 4 * widths[0])
+        shape = None if cond is None else tuple(cond.shape)
+        if config.num_classes is not None:
+            labels = cond if cond is not None else torch.full_like(t, config.num_classes)
+            bad_values = labels.is_floating_point() or labels.min() < 0 or labels.max() > config.num_classes
+            if labels.shape != (batch,) or bad_values:
+                raise ValueError(f"cond must be ({batch},) integer labels in 0..num_classes={config.num_classes}")
             emb = emb + self.label_emb(labels)
         context = None
-        if self.config.context_dim is not None:
-            if cond is None or cond.dim() != 3 or cond.shape[-1] != self.config.context_dim:
-                shape = None if cond is None else tuple(cond.shape)
-                raise ValueError(f"cond must be tokens of shape (B, L, {self.config.context_dim}), got {shape}")
+        if config.context_dim is not None:
+            if cond is None or cond.dim() != 3 or cond.shape[0] != batch or cond.shape[-1] != config.context_dim:
+                raise ValueError(f"cond must be tokens of shape ({batch}, L, {config.context_dim}), got {shape}")
             context = cond
+        elif config.num_classes is None and cond is not None:
+            raise ValueError(f"cond must be None: this model has neither num_classes nor context_dim, got {shape}")
         return emb, context
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """eps_theta(x_t, t, cond): (B, C, H, W) -> (B, C, H, W); raises ValueError on inputs of the wrong shape."""
         levels = len(self.config.widths)
         if x_t.dim() != 4 or x_t.shape[1] != self.config.in_channels:
             raise ValueError(f"x_t must have shape (B, {self.config.in_channels}, H, W), got {tuple(x_t.shape)}")
         if x_t.shape[-1] % 2 ** (levels - 1) or x_t.shape[-2] % 2 ** (levels - 1):
-            raise ValueError(f"H and W must be divisible by {2 ** (levels - 1)}, got {tuple(x_t.shape[-2:])}")
+            raise ValueError(f"x_t's H and W must be divisible by {2 ** (levels - 1)}, got {tuple(x_t.shape[-2:])}")
+        if t.shape != x_t.shape[:1]:
+            raise ValueError(f"t must have shape (B,) = ({x_t.shape[0]},), got {tuple(t.shape)}")
         emb, context = self.embed(t, cond)
         h = self.stem(x_t)  # (B, widths[0], H, W)
         skips = [h]
