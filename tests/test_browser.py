@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import re
 import shutil
 import threading
@@ -23,8 +24,10 @@ import yaml
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "_build" / "html"
-SCREENSHOTS = ROOT / "_build" / "screenshots"
+# Another built copy can be checked with DIFFNOTES_BOOK_BUILD=path/to/_build (it holds html/ and gets screenshots/).
+BUILD = Path(os.environ.get("DIFFNOTES_BOOK_BUILD", ROOT / "_build"))
+HTML = BUILD / "html"
+SCREENSHOTS = BUILD / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
