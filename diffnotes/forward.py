@@ -1,18 +1,19 @@
 """The forward (diffusion) process q (chapter "The forward process and the diffusion kernel").
 
-One step (the lecture's transition), for t = 1..T (book eqs. ``ch2-eq-step`` and ``ch2-eq-transition``)::
+One step, t = 1..T (book eqs. ``ch2-eq-step``, ``ch2-eq-transition``)::
 
-    x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps_t,        q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t I)
+    x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps_t
+    q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t I)
 
-t steps at once, the diffusion kernel (book eqs. ``ch2-eq-kernel-sample`` and ``ch2-eq-kernel``; the lecture's
-slide writes the standard deviation where the covariance belongs, see the errata)::
+t steps at once, the diffusion kernel (book eqs. ``ch2-eq-kernel-sample``, ``ch2-eq-kernel``; the lecture's slide
+writes the standard deviation where the covariance belongs, see the errata)::
 
-    x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps,    q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)
+    x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps
+    q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)
 
-and the joint density of a whole path, q(x_{1:t} | x_0) = prod_s q(x_s | x_{s-1}) (book eq. ``ch2-eq-joint``).
+and the density of a whole path, q(x_{1:t} | x_0) = prod_s q(x_s | x_{s-1}) (book eq. ``ch2-eq-joint``).
 
-Randomness enters as an argument (``eps`` or ``generator``) so that tests and notebooks can fix it. Log
-densities are summed over every dimension but the first (the batch) and return shape (B,).
+Randomness enters as an argument (``eps`` or ``generator``). Log densities sum over all but the batch dimension.
 """
 
 from __future__ import annotations
@@ -28,28 +29,26 @@ from diffnotes.runtime import by_profile
 from diffnotes.schedules import Schedule, check_timestep
 
 LOG_2PI = math.log(2.0 * math.pi)
+Callback = Callable[[int, torch.Tensor], None]  # called as callback(s, x_s) after step s
 
 
 @dataclass(frozen=True)
 class ForwardConfig:
-    """Sample sizes of the chapter's checks; :meth:`for_profile` picks them for the quick or the full profile.
+    """Sample sizes of the chapter's checks, per method (chain and kernel); :meth:`for_profile` picks them.
 
-    Attributes:
-        n_scalars: scalar samples per method (chain and kernel) for the moment checks and the KS test.
-        n_images: digit images per method for the MMD two-sample test.
-        t_images: the step t at which chain and kernel are compared on digits.
-        n_permutations: permutations of the MMD test; its smallest possible p-value is 1/(n_permutations + 1).
+    ``n_scalars`` numbers for the moments and the KS test; ``n_images`` digits, compared at step ``t_images`` by
+    :func:`mmd_test` with ``n_permutations`` permutations (so its smallest p-value is 1/(n_permutations + 1)).
     """
 
-    n_scalars: int = 100_000
-    n_images: int = 400
+    n_scalars: int = 20_000
+    n_images: int = 200
     t_images: int = 200
     n_permutations: int = 200
 
     @classmethod
     def for_profile(cls, profile: str | None = None) -> ForwardConfig:
-        """The quick profile's sizes (seconds on a laptop CPU), or ten times more samples in the full one."""
-        full = cls(n_scalars=1_000_000, n_images=2_000, n_permutations=1_000)
+        """The quick profile's sizes (seconds on a laptop CPU), or 10 to 20 times more samples in the full one."""
+        full = cls(n_scalars=400_000, n_images=2_000, n_permutations=1_000)
         return by_profile(quick=cls(), full=full, profile=profile)
 
 
@@ -96,7 +95,7 @@ def q_step(schedule: Schedule, x_prev: torch.Tensor, t: torch.Tensor | int, eps:
 
 
 def q_sample(schedule: Schedule, x0: torch.Tensor, t: torch.Tensor | int, eps: torch.Tensor) -> torch.Tensor:
-    """Sample the diffusion kernel: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (book eq. ``ch2-eq-kernel-sample``).
+    """Sample the kernel: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (book eq. ``ch2-eq-kernel-sample``).
 
     Args:
         schedule: the noise schedule.
@@ -113,10 +112,7 @@ def q_sample(schedule: Schedule, x0: torch.Tensor, t: torch.Tensor | int, eps: t
 
 
 def q_mean_var(schedule: Schedule, x0: torch.Tensor, t: torch.Tensor | int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and variance of the kernel q(x_t | x_0): (sqrt(alpha_bar_t) x_0, 1 - alpha_bar_t), broadcast over ``x0``.
-
-    Book eq. ``ch2-eq-kernel``; both tensors have the shape of ``x0``.
-    """
+    """Mean sqrt(alpha_bar_t) x_0 and variance 1 - alpha_bar_t of q(x_t | x_0), shaped as ``x0`` (``ch2-eq-kernel``)."""
     alpha_bar = schedule.at(schedule.alpha_bar, t, x0.dim()).to(x0)
     return alpha_bar.sqrt() * x0, (1.0 - alpha_bar).expand_as(x0)
 
@@ -124,9 +120,8 @@ def q_mean_var(schedule: Schedule, x0: torch.Tensor, t: torch.Tensor | int) -> t
 def q_sample_as_on_slide(schedule: Schedule, x0: torch.Tensor, t: int, eps: torch.Tensor) -> torch.Tensor:
     """The lecture slide's kernel taken literally, N(sqrt(alpha_bar_t) x_0, sqrt(1 - alpha_bar_t) I): WRONG on purpose.
 
-    A covariance of sqrt(1 - alpha_bar_t) I means a standard deviation of (1 - alpha_bar_t)^(1/4). The book
-    uses this only to show that the checks can tell it from the true kernel (the erratum of chapter 2).
-    Shapes as in :func:`q_sample`.
+    Its standard deviation is (1 - alpha_bar_t)^(1/4); the book uses it to show that the checks reject it (the
+    erratum of chapter 2). Shapes as in :func:`q_sample`.
     """
     _check_same_shape(x0, eps, "x0")
     alpha_bar = schedule.at(schedule.alpha_bar, t, x0.dim()).to(x0)
@@ -134,13 +129,9 @@ def q_sample_as_on_slide(schedule: Schedule, x0: torch.Tensor, t: int, eps: torc
 
 
 def iterate_chain(
-    schedule: Schedule,
-    x0: torch.Tensor,
-    t: int,
-    generator: torch.Generator,
-    callback: Callable[[int, torch.Tensor], None] | None = None,
+    schedule: Schedule, x0: torch.Tensor, t: int, generator: torch.Generator, callback: Callback | None = None
 ) -> torch.Tensor:
-    """Run the chain x_0 -> x_1 -> ... -> x_t: ``t`` calls of :func:`q_step`, each with fresh noise (book eq. ``ch2-eq-step``).
+    """Run the chain x_0 -> ... -> x_t: ``t`` calls of :func:`q_step`, each with fresh noise (book eq. ``ch2-eq-step``).
 
     Args:
         schedule: the noise schedule.
@@ -190,10 +181,7 @@ def noise_contributions(schedule: Schedule, t: int) -> torch.Tensor:
 
 
 def log_normal(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-    """log N(x; mean, diag(var)), summed over all but the first dimension: (B, ...) -> (B,).
-
-    ``mean`` and ``var`` broadcast against ``x``; ``var`` is the variance (not the standard deviation).
-    """
+    """log N(x; mean, diag(var)) for each row of a batch, (B, ...) -> (B,); ``mean`` and ``var`` broadcast."""
     terms = -0.5 * ((x - mean) ** 2 / var + torch.log(var) + LOG_2PI)
     return terms.expand_as(x).reshape(x.shape[0], -1).sum(dim=1)
 
@@ -211,7 +199,7 @@ def log_q_step(schedule: Schedule, x_t: torch.Tensor, x_prev: torch.Tensor, t: i
 
 
 def log_q_kernel(schedule: Schedule, x_t: torch.Tensor, x0: torch.Tensor, t: int) -> torch.Tensor:
-    """log q(x_t | x_0) = log N(x_t; sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I), t in 1..T (book eq. ``ch2-eq-kernel``).
+    """log q(x_t | x_0) = log N(x_t; sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I), t = 1..T (book eq. ``ch2-eq-kernel``).
 
     ``x_t`` and ``x0`` are (B, ...); returns (B,).
     """
@@ -261,8 +249,8 @@ def marginalise_joint_1d(schedule: Schedule, x0: float, x_t: torch.Tensor, t: in
         (N,) the log density of each ``x_t``.
     """
     steps = _as_step(t, 1, schedule.T)
-    spacing = grid.diff()
-    if grid.dim() != 1 or grid.numel() < 2 or not torch.allclose(spacing, spacing[0].expand_as(spacing)):
+    spacing = grid.diff() if grid.dim() == 1 and grid.numel() >= 2 else None
+    if spacing is None or not torch.allclose(spacing, spacing[0].expand_as(spacing)):
         raise ValueError("grid must be a 1-D tensor of at least 2 uniformly spaced values")
     if grid.numel() ** (steps - 1) > 4_000_000:
         raise ValueError(f"grid.numel()**(t - 1) must be at most 4,000,000, got {grid.numel()}**{steps - 1}")
@@ -275,12 +263,10 @@ def marginalise_joint_1d(schedule: Schedule, x0: float, x_t: torch.Tensor, t: in
     return torch.logsumexp(log_joint.reshape(n, p), dim=1) + (steps - 1) * torch.log(spacing[0])
 
 
-def mmd_test(
-    x: torch.Tensor, y: torch.Tensor, n_permutations: int, generator: torch.Generator
-) -> tuple[float, float]:
+def mmd_test(x: torch.Tensor, y: torch.Tensor, n_permutations: int, generator: torch.Generator) -> tuple[float, float]:
     """Kernel two-sample test of Gretton et al. (2012): the unbiased MMD^2 and its permutation p-value.
 
-    The kernel is Gaussian, exp(-|a - b|^2 / (2 h^2)), with h the median distance between pooled points (the
+    The kernel is Gaussian, ``exp(-|a - b|^2 / (2 h^2))``, with h the median distance between pooled points (the
     median heuristic). The p-value is (1 + #{permuted MMD^2 >= observed}) / (1 + n_permutations).
 
     Args:
