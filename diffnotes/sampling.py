@@ -27,7 +27,7 @@ import torch
 from diffnotes.objective import NoisePredictor
 from diffnotes.schedules import Schedule, check_timestep, from_alpha_bar
 
-#: The choices of the reverse-step noise sigma_t^2: beta_t, or the posterior variance beta-tilde_t.
+#: The choices of the reverse-step noise sigma_t^2, either beta_t or the posterior variance beta-tilde_t.
 SIGMAS: tuple[str, ...] = ("beta", "posterior")
 
 Callback = Callable[[int, torch.Tensor, torch.Tensor], None]

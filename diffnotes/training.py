@@ -178,10 +178,21 @@ def train(
     return state
 
 
-def _progress(total: int, initial: int, enabled: bool):  # noqa: ANN202 - a tqdm bar or a silent stand-in
-    from tqdm.auto import tqdm
+class _NoProgress:
+    def update(self, n: int) -> None: ...
 
-    return tqdm(total=total, initial=initial, disable=not enabled, desc="training", unit="step", mininterval=1.0)
+    def set_postfix(self, **kwargs: object) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _progress(total: int, initial: int, enabled: bool):  # noqa: ANN202 - a tqdm bar or a silent stand-in
+    """A plain-text tqdm bar (it reads the same in a terminal, a notebook and the rendered book), or nothing."""
+    if not enabled:
+        return _NoProgress()
+    from tqdm import tqdm  # the text bar: tqdm.auto would want ipywidgets in a notebook
+
+    return tqdm(total=total, initial=initial, desc="training", unit="step", mininterval=1.0)
 
 
 def save_checkpoint(path: str | Path, state: TrainState, config: TrainConfig) -> None:
