@@ -151,6 +151,14 @@ def test_page_renders_offline(server, browser, page_path):
     for raw in ("$$", "\\[", "\\begin{", "\\frac"):
         assert raw not in text, f"{page_path}: raw TeX {raw!r} visible on the page"
 
+    # Display equations fit the text column (a wider one is cut off or needs sideways scrolling).
+    too_wide = page.evaluate(
+        """() => Array.from(document.querySelectorAll('mjx-container[display="true"]'))
+                 .filter(m => m.offsetParent !== null && m.scrollWidth > m.clientWidth + 2)
+                 .map(m => (m.closest('div.math') || m).textContent.trim().slice(0, 60))"""
+    )
+    assert not too_wide, f"{page_path}: display math wider than the page: {too_wide}"
+
     # Images: each one loaded and has a size.
     broken = page.evaluate(
         "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
