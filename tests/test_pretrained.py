@@ -1,0 +1,59 @@
+"""The shipped-weights machinery: hash-checked loading, and the training entry point's export."""
+
+import json
+
+import pytest
+import torch
+
+from diffnotes import pretrained, train_digits
+from diffnotes.unet import UNet, UNetConfig
+
+
+def test_hash_check_accepts_the_file_and_refuses_an_altered_one(tmp_path):
+    path = tmp_path / "w.pt"
+    torch.save({"weight": torch.arange(4.0)}, path)
+    digest = pretrained.sha256(path)
+    assert torch.equal(pretrained.load_weights(path, digest)["weight"], torch.arange(4.0))
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="altered or corrupted"):
+        pretrained.load_weights(path, digest)
+    with pytest.raises(FileNotFoundError, match="train them"):
+        pretrained.load_weights(tmp_path / "missing.pt", digest)
+
+
+def test_digit_model_availability_is_explicit(monkeypatch):
+    if not pretrained.DIGITS_SHA256:
+        assert not pretrained.digits_model_available()
+        with pytest.raises(FileNotFoundError, match="does not ship the pretrained digit model"):
+            pretrained.load_digit_model()
+    else:
+        model = pretrained.load_digit_model()
+        assert model.config == pretrained.DIGITS_UNET and not model.training
+
+
+def test_entry_point_trains_resumes_and_exports(tmp_path, monkeypatch):
+    """Two short sessions of the command line, then an export whose provenance names its hash and config."""
+    tiny = UNetConfig(widths=(8, 16), attention=(False, True), groups=4, heads=2)
+    monkeypatch.setattr(train_digits, "DIGITS_UNET", tiny)
+    images = torch.rand(32, 1, 28, 28) * 2 - 1
+    monkeypatch.setattr(train_digits, "load_mnist_5k", lambda: (images, torch.zeros(32, dtype=torch.int64)))
+    checkpoint, out = tmp_path / "run.pt", tmp_path / "weights.pt"
+    common = ["--checkpoint", str(checkpoint), "--batch-size", "4", "--log-every", "1", "--checkpoint-every", "2",
+              "--device", "cpu", "--warmup-steps", "1"]
+    assert train_digits.main(common + ["--steps", "2"]) == 0
+    assert train_digits.main(common + ["--steps", "4", "--export", str(out), "--seconds", "10"]) == 0
+    provenance = json.loads(out.with_suffix(".json").read_text())
+    assert provenance["steps"] == 4 and provenance["sha256"] == pretrained.sha256(out)
+    assert provenance["model_config"]["widths"] == [8, 16]
+    assert provenance["seconds"] >= 10 and "train_digits" in provenance["command"]
+    state = pretrained.load_weights(out, provenance["sha256"])
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    model = UNet(tiny)
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+
+
+def test_entry_point_rejects_bad_booleans(tmp_path):
+    with pytest.raises(SystemExit):
+        train_digits.main(["--checkpoint", str(tmp_path / "x.pt"), "--mixed-precision", "maybe"])
