@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from diffnotes import schedules
-from diffnotes.training import TrainConfig, read_checkpoint, save_checkpoint, train
+from diffnotes.objective import simple_loss
+from diffnotes.training import TrainConfig, ema_decay_at, read_checkpoint, save_checkpoint, train
 from diffnotes.unet import UNet, UNetConfig
 
 TINY = UNetConfig(widths=(8, 16), attention=(False, True), groups=4, heads=2)
@@ -35,6 +36,24 @@ def test_loss_decreases_on_a_fixed_batch():
     losses = state.history["loss"]
     assert losses[0] > 0.8  # the zero-initialised head starts at E||eps||^2 = 1
     assert losses[-1] < 0.6 * losses[0]
+
+
+def test_ema_tracks_the_trained_model_not_its_initial_weights():
+    """After training, the EMA model's loss is close to the trained model's, not to the initial zero predictor's."""
+    s = schedules.linear(T=100)
+    images = data()[:8]
+    state = train(tiny_model(), images, s, config(steps=200, log_every=20, lr=3e-3, ema_decay=0.999), progress=False)
+    g = torch.Generator().manual_seed(1)
+    x0 = images.repeat(8, 1, 1, 1)
+    t = torch.randint(1, 101, (x0.shape[0],), generator=g)
+    eps = torch.randn(x0.shape, generator=g)
+    with torch.no_grad():
+        model_loss = float(simple_loss(state.model, s, x0, t, eps))
+        ema_loss = float(simple_loss(state.ema, s, x0, t, eps))
+    # Without the warm-up, 0.999**200 = 82 % of the average is the initial network and its loss stays near 1.
+    assert ema_loss < 1.5 * model_loss < 0.9
+    assert ema_decay_at(TrainConfig(ema_decay=0.999), 0) == 0.1
+    assert ema_decay_at(TrainConfig(ema_decay=0.999), 100_000) == 0.999
 
 
 class Interrupted(Exception):
