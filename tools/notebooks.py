@@ -39,6 +39,7 @@ def strip(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
+            cell.metadata.pop("execution", None)  # timestamps of the last run: noise in every diff
             cell.outputs = _lean_outputs(cell)
             if not cell.outputs:  # nbval skips cells that were never run; a kept output needs its count
                 cell.execution_count = None
