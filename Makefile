@@ -6,6 +6,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HTML := _build/html
 export DIFFNOTES_PROFILE ?= quick
+# Tests run on every core at once (pytest-xdist, one notebook per worker), each process on one thread: small
+# tensors run fastest that way, and stored outputs are made (make outputs) under the same setting they are checked.
+PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:cacheprovider -n $(shell nproc 2>/dev/null || echo 2) --dist loadfile
+NBVAL := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: book test unit notebooks browser chromium outputs clean
 
@@ -32,21 +36,21 @@ chromium:
 	  else echo "The browser test needs Chromium: sudo apt-get install chromium"; exit 1; fi; }
 
 unit: $(BIN)/.test-installed
-	$(BIN)/python -m pytest tests -m "not browser" -q
+	$(PYTEST) tests -m "not browser" -q
 
 notebooks: $(BIN)/.test-installed
-	$(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg book -q -p no:cacheprovider
+	$(PYTEST) $(NBVAL) book -q
 
 browser: $(BIN)/.test-installed chromium
-	$(BIN)/python -m pytest tests -m browser -q
+	$(PYTEST) tests -m browser -q
 
 test: $(BIN)/.test-installed chromium book
 	$(BIN)/python tools/notebooks.py check book/*.ipynb
-	$(BIN)/python -m pytest tests --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg book -q -p no:cacheprovider
+	$(PYTEST) $(NBVAL) tests book -q
 
 # Re-execute the notebooks in the quick profile and store only their checked text outputs.
 outputs: $(BIN)/.book-installed
-	$(BIN)/python tools/notebooks.py refresh book/*.ipynb
+	OMP_NUM_THREADS=1 $(BIN)/python tools/notebooks.py refresh book/*.ipynb
 
 clean:
 	rm -rf _build
