@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None)
     args = parser.parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
-    config = TrainConfig(**{**asdict(TrainConfig(mixed_precision=True)), **overrides})
+    # A run that goes on (or is exported) keeps the settings its checkpoint was trained with, unless told otherwise.
+    base = read_checkpoint(args.checkpoint)["train_config"] if args.checkpoint.exists() else asdict(TrainConfig())
+    config = TrainConfig(**{**base, **overrides})
     record = train_digits(config, args.checkpoint, args.device)
     record["seconds"] = round(args.seconds + record["seconds_this_session"], 1)
     record["command"] = "python -m diffnotes.train_digits " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -71,7 +71,7 @@ class TrainConfig:
     def for_profile(cls, profile: str | None = None, **overrides: object) -> TrainConfig:
         """A short CPU run in the quick profile; a real run (about 4.7M images) in the full profile."""
         sizes = by_profile(
-            quick=dict(steps=60, batch_size=32, warmup_steps=10, log_every=5, checkpoint_every=30, ema_decay=0.9),
+            quick=dict(steps=40, batch_size=4, lr=1e-3, warmup_steps=10, log_every=5, checkpoint_every=20, ema_decay=0.9),
             full=dict(steps=18_000, batch_size=256, warmup_steps=500, log_every=50, checkpoint_every=1_000),
             profile=profile,
         )
@@ -202,7 +202,8 @@ def _progress(total: int, initial: int, enabled: bool):  # noqa: ANN202 - a tqdm
         return _NoProgress()
     from tqdm import tqdm  # the text bar: tqdm.auto would want ipywidgets in a notebook
 
-    return tqdm(total=total, initial=initial, desc="training", unit="step", mininterval=1.0)
+    # At most about 20 refreshes: in a rendered notebook every refresh becomes a line of its own.
+    return tqdm(total=total, initial=initial, desc="training", unit="step", mininterval=1.0, miniters=max(1, total // 20))
 
 
 def save_checkpoint(path: str | Path, state: TrainState, config: TrainConfig) -> None:
@@ -246,7 +247,12 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch raises several kinds for a damaged file
-        raise ValueError(f"checkpoint {path} is corrupted or not a PyTorch file ({type(error).__name__}: {error})") from error
+        # torch's unpickling message runs to many lines and suggests weights_only=False: keep the line that says
+        # what was refused (torch's "WeightsUnpickler error: ..."), else the first line.
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [""]
+        refused = [line.split("WeightsUnpickler error:", 1)[1].strip() for line in lines if "WeightsUnpickler error:" in line]
+        reason = refused[0] if refused else lines[0]
+        raise ValueError(f"checkpoint {path} is corrupted or not a PyTorch file ({type(error).__name__}: {reason})") from error
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a diffnotes checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     return payload

@@ -1,5 +1,7 @@
 """Algorithm 2 (diffnotes.sampling): step by step on stub predictors, and against diffusers' DDPMScheduler."""
 
+import math
+
 import pytest
 import torch
 
@@ -107,3 +109,38 @@ def test_bad_input():
         ddpm_step(s, torch.zeros(1, 2), 11, torch.zeros(1, 2), torch.zeros(1, 2))
     with pytest.raises(ValueError, match=r"t must lie in 1..T=10"):
         posterior_variance(s, 0)
+
+def test_posterior_variance_ratio_lies_in_0_1_and_its_gap_is_bounded_by_alpha_bar_prev():
+    """Book prop. ch8-prop-ratio: beta-tilde_1 = 0; 0 < beta-tilde_t / beta_t < 1 for t >= 2; 1 - ratio <= alpha_bar_{t-1}."""
+    s = schedules.linear(T=1000)
+    t = torch.arange(1, 1001)
+    ratio = posterior_variance(s, t) / s.beta[t]
+    assert ratio[0] == 0 and torch.all((ratio[1:] > 0) & (ratio[1:] < 1))
+    assert torch.all(1 - ratio <= s.alpha_bar[t - 1] + 1e-15)
+
+
+def test_gaussian_data_with_the_exact_predictor():
+    """Book prop. ch8-prop-gaussian: for x_0 ~ N(0, I) and eps_theta = sqrt(1 - alpha_bar_t) x_t, sigma^2 = beta keeps
+    Var(x_t) = 1 for every t >= 1, and every choice follows Var(x_{t-1}) = alpha_t Var(x_t) + sigma_t^2."""
+    s = schedules.linear(T=200)
+    n = 50_000
+    x_T = torch.randn(n, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+    def oracle(x_t, t, cond=None):
+        return (1 - s.alpha_bar[t]).sqrt()[:, None] * x_t
+
+    for sigma in ("beta", "posterior"):
+        seen = {}
+        out = ddpm_sample(oracle, s, x_T, generator=torch.Generator().manual_seed(1), sigma=sigma,
+                          callback=lambda t, x_t, x0_hat: seen.__setitem__(t, float(x_t.var())))
+        v, exact = 1.0, {s.T: 1.0}
+        for t in range(s.T, 0, -1):
+            v = float(s.alpha[t]) * v + (float(sigma_t(s, t, sigma)) ** 2 if t > 1 else 0.0)
+            exact[t - 1] = v
+        seen[0] = float(out.var())
+        # the sample variance of n standard normals has standard error sqrt(2 / n) = 0.0063; allow 5 of them
+        assert max(abs(seen[t] - exact[t]) for t in exact) < 5 * math.sqrt(2 / n)
+        if sigma == "beta":
+            assert all(abs(exact[t] - 1) < 1e-12 for t in exact if t > 0)
+        else:
+            assert exact[0] < 1 - 1e-3  # the posterior choice shrinks the variance (exactly, not by chance)

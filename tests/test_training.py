@@ -1,5 +1,6 @@
 """The training loop (diffnotes.training): learning, exact resume, atomic and safe checkpoints."""
 
+import math
 import os
 
 import pytest
@@ -7,7 +8,7 @@ import torch
 
 from diffnotes import schedules
 from diffnotes.objective import simple_loss
-from diffnotes.training import TrainConfig, ema_decay_at, read_checkpoint, save_checkpoint, train
+from diffnotes.training import TrainConfig, ema_decay_at, ema_update, read_checkpoint, save_checkpoint, train
 from diffnotes.unet import UNet, UNetConfig
 
 TINY = UNetConfig(widths=(8, 16), attention=(False, True), groups=4, heads=2)
@@ -150,3 +151,26 @@ def test_bad_config():
     with pytest.raises(ValueError, match=r"ema_decay must lie in \[0, 1\)"):
         TrainConfig(ema_decay=1.0)
     assert TrainConfig.for_profile("quick").steps < TrainConfig.for_profile("full").steps
+
+def test_ema_unrolled_is_a_weighted_average_of_the_path():
+    """Book eq. ch7-eq-ema-unrolled: after n updates, ema = d^n theta_0 + (1 - d) sum_k d^k theta_{n-k}."""
+    d, n = 0.8, 30
+    model, ema = torch.nn.Linear(1, 1, bias=False).double(), torch.nn.Linear(1, 1, bias=False).double()
+    path = torch.cumsum(torch.randn(n + 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64), 0)
+    with torch.no_grad():
+        ema.weight.fill_(path[0])
+        for theta in path[1:]:
+            model.weight.fill_(theta)
+            ema_update(ema, model, d)
+    k = torch.arange(n, dtype=torch.float64)
+    assert abs(ema.weight.item() - (d**n * path[0] + (1 - d) * (d**k * path.flip(0)[:n]).sum()).item()) < 1e-12
+
+
+def test_ema_decay_warm_up_forgets_the_initial_weights_as_one_over_a_binomial():
+    """Book eq. ch7-eq-ema-initial: prod_{k<n} (1 + k)/(10 + k) = 1 / C(n + 9, 9) while the cap is not reached;
+    the cap d is reached at step (10 d - 1)/(1 - d)."""
+    config = TrainConfig(ema_decay=0.9)
+    for n in (1, 2, 3, 10, 80):
+        share = math.prod(ema_decay_at(config, k) for k in range(n))
+        assert abs(share - 1 / math.comb(n + 9, 9)) < 1e-12 * share
+    assert ema_decay_at(config, 79) < 0.9 == ema_decay_at(config, 80) == ema_decay_at(config, 10_000)
