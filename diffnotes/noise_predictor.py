@@ -2,7 +2,7 @@
 
 The network eps_theta(x_t, t) predicts the compound noise eps-bar_t of x_t = sqrt(alpha_bar_t) x_0 +
 sqrt(1 - alpha_bar_t) eps-bar_t. The kernel can be solved for x_0, so a noise prediction is a prediction of the
-clean data and back (:func:`diffnotes.sampling.predict_x0`, :func:`eps_from_x0`). The model follows the book's
+clean data and back (:func:`diffnotes.sampling.predict_x0`, :func:`diffnotes.sampling.eps_from_x0`). The model follows the book's
 contract ``eps_theta = model(x_t, t, cond=None)`` and is trained by :func:`diffnotes.training.train`, the loop that
 also trains the digit U-Net.
 
@@ -109,15 +109,6 @@ def moons_moments() -> tuple[torch.Tensor, torch.Tensor]:
 def moons(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """(n, 2) float32 draws of the chapter's data: :func:`diffnotes.toy.two_moons`, shifted to mean zero."""
     return (toy.two_moons(n, generator, noise=MOONS_NOISE) - moons_moments()[0]).float()
-
-
-def eps_from_x0(schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor | int, x0_hat: torch.Tensor) -> torch.Tensor:
-    """eps_hat = (x_t - sqrt(alpha_bar_t) x0_hat) / sqrt(1 - alpha_bar_t) (book eq. ``ch5-eq-eps-from-x0``).
-
-    The kernel solved for the noise: the inverse of :func:`diffnotes.sampling.predict_x0`. x_t, x0_hat: (B, ...).
-    """
-    ab = schedule.at(schedule.alpha_bar, t, x_t.dim()).to(x_t)
-    return (x_t - ab.sqrt() * x0_hat) / (1.0 - ab).sqrt()
 
 
 def _covariance_of_x_t(alpha_bar_t: float, cov: torch.Tensor) -> torch.Tensor:

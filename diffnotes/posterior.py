@@ -28,7 +28,7 @@ import torch
 
 from diffnotes.forward import log_normal, log_q_joint, q_step
 from diffnotes.runtime import by_profile
-from diffnotes.sampling import mu_theta, posterior_variance, predict_x0
+from diffnotes.sampling import eps_from_x0, mu_theta, posterior_variance, predict_x0
 from diffnotes.schedules import Schedule, check_timestep
 
 #: The quantities a network can predict from x_t; :func:`convert` maps each to each.
@@ -127,16 +127,6 @@ def posterior_mean_from_eps(
 
 
 # --- the four parametrisations ----------------------------------------------------------------------------------
-
-
-def eps_from_x0(schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor | int, x0: torch.Tensor) -> torch.Tensor:
-    """eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t), the kernel solved for eps (``ch10-eq-x0``).
-
-    Its inverse is :func:`diffnotes.sampling.predict_x0`. Shapes: (B, ...).
-    """
-    _check_same_shape("x0", x0, x_t)
-    ab = _alpha_bar(schedule, t, x_t)
-    return (x_t - ab.sqrt() * x0) / (1.0 - ab).sqrt()
 
 
 def score_from_eps(schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor | int, eps: torch.Tensor) -> torch.Tensor:

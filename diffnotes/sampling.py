@@ -57,6 +57,15 @@ def predict_x0(schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor | int, eps
     return (x_t - (1.0 - ab).sqrt() * eps_theta) / ab.sqrt()
 
 
+def eps_from_x0(schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor | int, x0_hat: torch.Tensor) -> torch.Tensor:
+    """eps_hat = (x_t - sqrt(alpha_bar_t) x0_hat) / sqrt(1 - alpha_bar_t) (book eqs. ``ch5-eq-eps-from-x0``,
+    ``ch10-eq-x0``): the kernel solved for the noise, the inverse of :func:`predict_x0`. x_t, x0_hat: (B, ...)."""
+    if x0_hat.shape != x_t.shape:
+        raise ValueError(f"x0_hat must have the shape of x_t, {tuple(x_t.shape)}; got {tuple(x0_hat.shape)}")
+    ab = schedule.at(schedule.alpha_bar, t, x_t.dim()).to(x_t)
+    return (x_t - ab.sqrt() * x0_hat) / (1.0 - ab).sqrt()
+
+
 def mu_theta(schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor | int, eps_theta: torch.Tensor) -> torch.Tensor:
     """mu_theta(x_t, t) = 1/sqrt(alpha_t) (x_t - (1 - alpha_t)/sqrt(1 - alpha_bar_t) eps_theta) (Algorithm 2, line 4)."""
     alpha = schedule.at(schedule.alpha, t, x_t.dim()).to(x_t)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from diffnotes import noise_predictor as npred
-from diffnotes import schedules, toy
+from diffnotes import sampling, schedules, toy
 from diffnotes.forward import q_sample
 from diffnotes.objective import simple_loss
 from diffnotes.sampling import ddpm_sample, predict_x0
@@ -108,10 +108,10 @@ def test_noise_and_clean_data_determine_each_other():
     t = torch.randint(1, 101, (16,), generator=gen(2))
     x_t = q_sample(s, x0, t, eps)
     assert torch.allclose(predict_x0(s, x_t, t, eps), x0, atol=1e-9)
-    assert torch.allclose(npred.eps_from_x0(s, x_t, t, x0), eps, atol=1e-12)
+    assert torch.allclose(sampling.eps_from_x0(s, x_t, t, x0), eps, atol=1e-12)
     # Any estimate x0_hat converts to eps_hat, and the squared errors differ by the factor SNR(t).
     x0_hat = torch.randn(16, 2, generator=gen(3), dtype=torch.float64)
-    eps_hat = npred.eps_from_x0(s, x_t, t, x0_hat)
+    eps_hat = sampling.eps_from_x0(s, x_t, t, x0_hat)
     assert torch.allclose(predict_x0(s, x_t, t, eps_hat), x0_hat, atol=1e-9)
     snr = s.snr[t]
     assert torch.allclose(((eps - eps_hat) ** 2).sum(1), snr * ((x0 - x0_hat) ** 2).sum(1), rtol=1e-9)

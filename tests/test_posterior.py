@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from diffnotes import forward, posterior, schedules
+from diffnotes import forward, posterior, sampling, schedules
 from diffnotes.sampling import mu_theta, posterior_variance
 
 LINEAR = schedules.linear()  # T = 1000, Ho et al. (2020)
@@ -121,7 +121,7 @@ def test_conversions_agree_with_the_definitions():
         assert torch.allclose(posterior.convert(LINEAR, x_t, t, eps, "eps", target), expected, atol=1e-9), target
     assert torch.allclose(posterior.x0_from_v(LINEAR, x_t, t, v), x0, atol=1e-12)
     assert torch.allclose(posterior.eps_from_v(LINEAR, x_t, t, v), eps, atol=1e-12)
-    assert torch.allclose(posterior.eps_from_x0(LINEAR, x_t, t, x0), eps, atol=1e-9)
+    assert torch.allclose(sampling.eps_from_x0(LINEAR, x_t, t, x0), eps, atol=1e-9)
 
 
 def test_score_of_eps_is_the_gradient_of_the_kernel_log_density():
