@@ -14,6 +14,9 @@ from pathlib import Path
 import torch
 
 from diffnotes import schedules
+from diffnotes.data import load_mnist_5k
+from diffnotes.ddim import quality_table
+from diffnotes.quality import QualityReport
 from diffnotes.unet import UNet, UNetConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -25,6 +28,11 @@ DIGITS_SHA256 = ""
 #: The digit model's architecture and schedule (Ho et al.'s linear schedule, T = 1000).
 DIGITS_UNET = UNetConfig()
 DIGITS_T = 1000
+
+#: How the shipped model's quality is measured, in its provenance and in the tests: ``n`` samples drawn by the
+#: deterministic DDIM sampler (eta = 0) in ``steps`` steps from noise seeded with ``seed``, against the 5,000
+#: training digits. The bar (:func:`diffnotes.quality.meets_bar`) is set on 1,000 samples.
+QUALITY_PROTOCOL = {"n": 1000, "steps": 20, "eta": 0.0, "seed": 0}
 
 
 def digits_schedule() -> schedules.Schedule:
@@ -79,3 +87,23 @@ def load_digit_model(device: torch.device | str = "cpu") -> UNet:
 def digits_provenance() -> dict:
     """How the shipped digit model was made: command, config, seed, machine, duration and measured quality."""
     return json.loads(DIGITS_PROVENANCE.read_text())
+
+
+def measure_quality(
+    model: torch.nn.Module,
+    n: int = QUALITY_PROTOCOL["n"],
+    steps: int = QUALITY_PROTOCOL["steps"],
+    eta: float = QUALITY_PROTOCOL["eta"],
+    seed: int = QUALITY_PROTOCOL["seed"],
+    device: torch.device | str = "cpu",
+) -> QualityReport:
+    """Sample ``n`` digits from ``model`` with DDIM (``steps``, ``eta``) from noise seeded with ``seed`` and measure
+    them against the 5,000 training digits with :func:`diffnotes.quality.evaluate` (the protocol of
+    :data:`QUALITY_PROTOCOL`). Bad arguments get the errors of :func:`diffnotes.ddim.quality_table`.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an integer of at least 2 samples, got {n!r}")
+    images, _ = load_mnist_5k()
+    generator = torch.Generator().manual_seed(seed)
+    (cell,) = quality_table(model, digits_schedule(), [steps], [eta], n, images, generator, device=device)
+    return cell.report

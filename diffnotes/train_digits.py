@@ -22,7 +22,8 @@ import torch
 
 import diffnotes
 from diffnotes.data import load_mnist_5k
-from diffnotes.pretrained import DIGITS_T, DIGITS_UNET, digits_schedule, sha256
+from diffnotes.pretrained import DIGITS_T, DIGITS_UNET, QUALITY_PROTOCOL, digits_schedule, measure_quality, sha256
+from diffnotes.quality import meets_bar
 from diffnotes.training import TrainConfig, read_checkpoint, train
 from diffnotes.unet import UNet
 
@@ -45,11 +46,20 @@ def train_digits(config: TrainConfig, checkpoint: Path, device: str | None = Non
     return {"seconds_this_session": round(time.time() - start, 1), "final_step": state.step, "device": machine()}
 
 
-def export(checkpoint: Path, out: Path, record: dict) -> None:
-    """Write the checkpoint's EMA weights (float16) to ``out`` and the provenance JSON beside it."""
+def export(checkpoint: Path, out: Path, record: dict, protocol: dict | None = None) -> None:
+    """Write the checkpoint's EMA weights (float16) to ``out`` and the provenance JSON beside it, with the quality of
+    the exported weights measured by ``protocol`` (default :data:`diffnotes.pretrained.QUALITY_PROTOCOL`)."""
     payload = read_checkpoint(checkpoint)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in payload["ema"].items()}, out)
+    weights = {k: v.half() if v.is_floating_point() else v for k, v in payload["ema"].items()}
+    torch.save(weights, out)
+    protocol = {**QUALITY_PROTOCOL, **(protocol or {})}
+    model = UNet(DIGITS_UNET)
+    model.load_state_dict({k: v.float() for k, v in weights.items()})
+    start = time.time()
+    report = measure_quality(model.eval(), **protocol)
+    quality = {"protocol": protocol, **asdict(report), "meets_bar": meets_bar(report),
+               "seconds": round(time.time() - start, 1), "device": machine()}
     history = payload["history"]
     provenance = {
         **record,
@@ -63,6 +73,7 @@ def export(checkpoint: Path, out: Path, record: dict) -> None:
         "final_loss": history["loss"][-1] if history["loss"] else None,
         "loss_history": {"step": history["step"][:: max(1, len(history["step"]) // 100)],
                          "loss": [round(x, 5) for x in history["loss"][:: max(1, len(history["loss"]) // 100)]]},
+        "quality": quality,
         "torch": torch.__version__,
     }
     out.with_suffix(".json").write_text(json.dumps(provenance, indent=2) + "\n")
@@ -80,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export", type=Path, help="write the shipped EMA weights here, with provenance")
     parser.add_argument("--device", default=None, help="auto, cuda, mps or cpu (default: $DIFFNOTES_DEVICE or auto)")
     parser.add_argument("--seconds", type=float, default=0.0, help="add to the recorded duration (earlier sessions)")
+    parser.add_argument("--quality-samples", type=int, default=QUALITY_PROTOCOL["n"], help="samples measured at export")
+    parser.add_argument("--quality-steps", type=int, default=QUALITY_PROTOCOL["steps"], help="their DDIM steps")
     for f in fields(TrainConfig):
         kind = _yes_no if isinstance(f.default, bool) else type(f.default)
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None)
@@ -93,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     record["command"] = "python -m diffnotes.train_digits " + " ".join(argv if argv is not None else sys.argv[1:])
     print(json.dumps(record))
     if args.export:
-        export(args.checkpoint, args.export, record)
+        export(args.checkpoint, args.export, record, {"n": args.quality_samples, "steps": args.quality_steps})
         print(f"wrote {args.export} and {args.export.with_suffix('.json')}")
     return 0
 
