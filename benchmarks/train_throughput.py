@@ -19,7 +19,7 @@ import torch
 
 from diffnotes import schedules
 from diffnotes.runtime import get_device
-from diffnotes.train_digits import machine
+from diffnotes.perfnotes import machine, new_record, write_record
 from diffnotes.training import TrainConfig, new_state, train_step
 from diffnotes.unet import UNet, UNetConfig, count_parameters
 
@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--max-steps", type=int, default=20_000)
     parser.add_argument("--sampling-steps", type=int, default=100)
+    parser.add_argument("--out", default=None, help="also write the numbers as a record, e.g. benchmarks/results/x.json")
     args = parser.parse_args()
     device = get_device(args.device)
     gpu = device.type == "cuda"
@@ -125,7 +126,10 @@ def main() -> None:
     if args.time_to_bar:
         results["time_to_bar"] = time_to_bar(device, batch, args.bf16, args.eval_every, args.max_steps, args.sampling_steps)
         print(results["time_to_bar"])
-    print(json.dumps({"machine": machine(), "batch": batch, "bf16": args.bf16, "compile": args.compile, **results}))
+    record = new_record("train_throughput", {"batch": batch, "bf16": args.bf16, "compile": args.compile, **results})
+    print(json.dumps(record))
+    if args.out:
+        print("wrote", write_record(args.out, record))
 
 
 if __name__ == "__main__":

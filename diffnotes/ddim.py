@@ -377,3 +377,9 @@ def flow_coordinates(schedule: Schedule, x_t: torch.Tensor, t: int) -> tuple[tor
     ab = schedule.alpha_bar[t].to(x_t)
     return ((1.0 - ab) / ab).sqrt(), x_t / ab.sqrt()
 
+
+
+def cell_from_dict(d: dict) -> QualityCell:
+    """The :class:`QualityCell` that ``dataclasses.asdict(cell)`` made ``d`` from (a record read back from JSON)."""
+    report = QualityReport(**{**d["report"], "class_fractions": tuple(d["report"]["class_fractions"])})
+    return QualityCell(steps=d["steps"], eta=d["eta"], report=report, seconds_per_image=d["seconds_per_image"])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from dataclasses import asdict, fields
@@ -22,17 +21,11 @@ import torch
 
 import diffnotes
 from diffnotes.data import load_mnist_5k
+from diffnotes.perfnotes import machine
 from diffnotes.pretrained import DIGITS_T, DIGITS_UNET, QUALITY_PROTOCOL, digits_schedule, measure_quality, sha256
 from diffnotes.quality import meets_bar
 from diffnotes.training import TrainConfig, read_checkpoint, train
 from diffnotes.unet import UNet
-
-
-def machine() -> str:
-    """A one-line description of the hardware, for provenance records."""
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def train_digits(config: TrainConfig, checkpoint: Path, device: str | None = None) -> dict:

@@ -315,6 +315,10 @@ def test_quality_table_shape_and_common_random_numbers():
     assert all(c.report.n == 12 and c.seconds_per_image > 0 for c in cells)
     again = ddim.quality_table(model, s, (4,), (1.0,), 12, images, torch.Generator().manual_seed(0))
     assert again[0].report == cells[3].report  # the same noises for the same seed: a cell repeats exactly
+    from dataclasses import asdict
+    import json
+
+    assert all(ddim.cell_from_dict(json.loads(json.dumps(asdict(c)))) == c for c in cells)  # a record reads back
 
 
 # --- Bad input -----------------------------------------------------------------------------------------------------
@@ -372,7 +376,7 @@ def test_figures_draw():
         plots.plot_convergence({5: 0.1, 10: 0.05}, "x", "error", paper={10: 0.01}),
         plots.plot_inversion(images, images, {10: images}),
         plots.plot_interpolation({"spherical": images}, torch.linspace(0, 1, 3)),
-        plots.plot_quality_table(cells, floor=3.0),
+        plots.plot_quality_table(cells, floor=3.0, floor_label="real digits"),
     ]
     assert all(len(f.axes) >= 1 for f in figures)
     matplotlib.pyplot.close("all")

@@ -111,8 +111,11 @@ def plot_interpolation(frames: Mapping[str, torch.Tensor], weights: torch.Tensor
     return _image_rows(dict(frames), [f"$w={float(w):.2g}$" for w in weights], width=0.78)
 
 
-def plot_quality_table(cells: Sequence[QualityCell], floor: float | None = None) -> Figure:
-    """Left: the Frechet distance against S, one line per eta; right: the wall-clock time per image against S."""
+def plot_quality_table(
+    cells: Sequence[QualityCell], floor: float | None = None, floor_label: str = "exact samples"
+) -> Figure:
+    """Left: the Frechet distance against S, one line per eta, and the yardstick ``floor``; right: the wall-clock
+    time per image against S."""
     fig, (left, right) = new_figure(ncols=2, width=7.5, height=3.0)
     for eta in sorted({c.eta for c in cells}):
         row = [c for c in cells if c.eta == eta]
@@ -122,7 +125,7 @@ def plot_quality_table(cells: Sequence[QualityCell], floor: float | None = None)
         right.plot([c.steps for c in row], [1e3 * c.seconds_per_image for c in row], "o-", color=colour,
                    label=rf"$\eta={eta:g}$")
     if floor is not None:
-        left.axhline(floor, color="black", ls=":", lw=1.0, label="exact samples")
+        left.axhline(floor, color="black", ls=":", lw=1.0, label=floor_label)
     steps = sorted({c.steps for c in cells})
     _steps_axis(left, steps)
     left.set(xlabel="number of steps $S$", ylabel="Frechet distance (lower is better)", ylim=(0, None))

@@ -1,0 +1,48 @@
+"""The performance notes' records: written atomically, read back by kind and date, shown as tables."""
+
+import json
+
+import pytest
+
+from diffnotes import perfnotes
+
+
+def test_records_round_trip_by_kind_and_date(tmp_path):
+    older = {**perfnotes.new_record("train_throughput", {"a": 1}), "date": "2026-01-02"}
+    newer = {**perfnotes.new_record("train_throughput", {"a": 2}), "date": "2026-03-04"}
+    perfnotes.write_record(tmp_path / "z.json", older)
+    perfnotes.write_record(tmp_path / "a.json", newer)
+    perfnotes.write_record(tmp_path / "other.json", perfnotes.new_record("notebook_times", {}))
+    records = perfnotes.load_records("train_throughput", tmp_path)
+    assert [r["results"]["a"] for r in records] == [1, 2] and [r["file"] for r in records] == ["z.json", "a.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "other.json", "z.json"]  # no temporary left
+    assert json.loads((tmp_path / "a.json").read_text())["machine"] == perfnotes.machine()
+
+
+def test_a_record_names_its_machine_command_and_version():
+    record = perfnotes.new_record("notebook_times", {"seconds": {}})
+    assert {"machine", "command", "torch", "date"} <= set(record) and record["machine"]
+
+
+def test_bad_input_gets_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="kind must be an identifier"):
+        perfnotes.new_record("train throughput", {})
+    with pytest.raises(FileNotFoundError, match="from a checkout"):
+        perfnotes.load_records("train_throughput", tmp_path / "missing")
+    with pytest.raises(ValueError, match="every row must have 2 cells"):
+        perfnotes.markdown_table(["a", "b"], [[1, 2], [3]])
+
+
+def test_markdown_table():
+    assert perfnotes.markdown_table(["S", "s/img"], [[10, 0.5]]) == "| S | s/img |\n|---|---|\n| 10 | 0.5 |"
+
+
+def test_tables_from_records():
+    run = perfnotes.new_record("train_throughput", {
+        "batch": 64, "bf16": False, "compile": False,
+        "ours": {"parameters": 1_112_801, "images_per_second": 94.5}, "theirs": {"parameters": 2e6, "images_per_second": 99.0},
+    })
+    table = perfnotes.throughput_table([run]).splitlines()
+    assert len(table) == 4 and "| ours | 1.11 M | 94 |" in table[2] and "fp32" in table[3]
+    times = perfnotes.new_record("notebook_times", {"seconds": {"a.ipynb": 12.0, "b.ipynb": 75.5}})
+    assert perfnotes.notebook_table(times).splitlines()[2:] == ["| a.ipynb | 12.0 | yes |", "| b.ipynb | 75.5 | **no** |"]
