@@ -112,3 +112,13 @@ def notebook_table(record: dict, limit: float = 60.0) -> str:
     """The quick-profile time of each notebook in a ``notebook_times`` record, against ``limit`` seconds."""
     rows = [[name, f"{s:.1f}", "yes" if s < limit else "**no**"] for name, s in record["results"]["seconds"].items()]
     return markdown_table(["notebook", "seconds", f"under {limit:.0f} s"], rows)
+
+
+def training_table(provenance: dict) -> str:
+    """How the shipped digit model was trained, from its provenance record: one row of steps, images and time."""
+    config = provenance["train_config"]
+    images = provenance["steps"] * config["batch_size"]
+    seconds = provenance["seconds"]
+    row = [f"{provenance['steps']:,}", config["batch_size"], f"{images:,}", f"{images / 5000:.0f}",
+           f"{seconds / 3600:.2f}", f"{images / seconds:.0f}", provenance["device"]]
+    return markdown_table(["steps", "batch", "images", "epochs of 5,000", "hours", "images/s", "machine"], [row])

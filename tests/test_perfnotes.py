@@ -46,3 +46,9 @@ def test_tables_from_records():
     assert len(table) == 4 and "| ours | 1.11 M | 94 |" in table[2] and "fp32" in table[3]
     times = perfnotes.new_record("notebook_times", {"seconds": {"a.ipynb": 12.0, "b.ipynb": 75.5}})
     assert perfnotes.notebook_table(times).splitlines()[2:] == ["| a.ipynb | 12.0 | yes |", "| b.ipynb | 75.5 | **no** |"]
+
+
+def test_training_table_from_a_provenance_record():
+    made = {"steps": 8000, "train_config": {"batch_size": 64}, "seconds": 7200.0, "device": "a CPU"}
+    row = perfnotes.training_table(made).splitlines()[2]
+    assert row == "| 8,000 | 64 | 512,000 | 102 | 2.00 | 71 | a CPU |"
