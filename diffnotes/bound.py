@@ -40,22 +40,19 @@ F64 = torch.float64
 
 @dataclass(frozen=True)
 class BoundConfig:
-    """The chapter's sizes: Monte Carlo draws, the T compared, the digit bound, and the stand-in digit model's run."""
+    """The chapter's sizes: Monte Carlo draws, the T compared, the grid of the mixture, and the digit bound's images
+    and strata of t."""
 
     n_mc: int = 20_000
     T_values: tuple[int, ...] = (10, 100, 1000, 4000)
     n_grid: int = 401
     n_images: int = 8
     n_timesteps: int = 24
-    train_steps: int = 32
-    train_batch: int = 16
-    train_images: int = 256
 
     @classmethod
     def for_profile(cls, profile: str | None = None) -> BoundConfig:
-        """Quick: seconds on a laptop CPU. Full: 20 times the draws, 500 digits at every t, a real training run."""
-        full = cls(n_mc=400_000, n_grid=2001, n_images=500, n_timesteps=999, train_steps=4000, train_batch=128,
-                   train_images=4500)
+        """Quick: seconds on a laptop CPU. Full: 20 times the draws, 500 digits at every t."""
+        full = cls(n_mc=400_000, n_grid=2001, n_images=500, n_timesteps=999)
         return by_profile(quick=cls(), full=full, profile=profile)
 
 

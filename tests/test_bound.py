@@ -366,7 +366,7 @@ def test_estimate_bound_runs_the_model_on_the_device_and_dtype_of_x0():
 
 def test_config_for_profile():
     quick, full = bound.BoundConfig.for_profile("quick"), bound.BoundConfig.for_profile("full")
-    assert quick.n_mc < full.n_mc and quick.n_images < full.n_images and quick.train_steps < full.train_steps
+    assert quick.n_mc < full.n_mc and quick.n_images < full.n_images and quick.n_timesteps < full.n_timesteps
     assert full.n_timesteps == 999 and quick.T_values == (10, 100, 1000, 4000)
 
 
