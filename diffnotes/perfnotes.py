@@ -26,7 +26,8 @@ def machine() -> str:
     """A one-line description of the hardware, for records: the GPU if CUDA is present, else the CPU and threads."""
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
-    return f"{_cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"{_cpu_name()}, {os.cpu_count()} cores, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def _cpu_name() -> str:

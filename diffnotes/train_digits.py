@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(record))
     if args.export:
         export(args.checkpoint, args.export, record, {"n": args.quality_samples, "steps": args.quality_steps})
-        print(f"wrote {args.export} and {args.export.with_suffix('.json')}")
+        print(f"wrote {args.export} and {args.export.with_suffix('.json')}; SHA-256 {sha256(args.export)}")
     return 0
 
 
