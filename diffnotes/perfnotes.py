@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-#: Where the benchmarks keep their records: ``benchmarks/results`` in a checkout of the repository.
+#: Where the benchmarks keep their records, ``benchmarks/results`` in a checkout of the repository.
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 
 

@@ -29,9 +29,9 @@ DIGITS_SHA256 = "2f4e6cc66de338f1d02501629d381d4719dd7decdefe28007e49412e2871bd7
 DIGITS_UNET = UNetConfig()
 DIGITS_T = 1000
 
-#: How the shipped model's quality is measured, in its provenance and in the tests: ``n`` samples drawn by the
+#: How the shipped model's quality is measured in its provenance and in the tests. ``n`` samples are drawn by the
 #: DDIM sampler with ``eta`` in ``steps`` steps (eta = 1 is ancestral sampling with the posterior variance on a
-#: subsequence of the timesteps) from noise seeded with ``seed``, against the 5,000 training digits. The bar
+#: subsequence of the timesteps) from noise seeded with ``seed``, and scored against the 5,000 training digits. The bar
 #: (:func:`diffnotes.quality.meets_bar`) is set on 1,000 samples.
 QUALITY_PROTOCOL = {"n": 1000, "steps": 50, "eta": 1.0, "seed": 0}
 
