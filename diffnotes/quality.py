@@ -26,7 +26,6 @@ import functools
 import hashlib
 import json
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -357,6 +356,7 @@ def reference_numbers(classifier: DigitClassifier, images: torch.Tensor, labels:
 
 def _main(argv: list[str] | None = None) -> None:
     from diffnotes.data import load_mnist_5k
+    from diffnotes.perfnotes import machine
 
     parser = argparse.ArgumentParser(prog="python -m diffnotes.quality", description="Train the digit classifier.")
     parser.add_argument("command", choices=["train"])
@@ -379,8 +379,7 @@ def _main(argv: list[str] | None = None) -> None:
         "sha256": digest,
         "bytes": args.out.stat().st_size,
         "training_seconds": round(seconds, 1),
-        "machine": f"{os.cpu_count()}-core CPU ({platform.machine()}), {torch.get_num_threads()} torch thread(s),"
-        f" load average {load:.1f} at the start (a shared machine runs slower)",
+        "machine": f"{machine()}, load average {load:.1f} at the start (a shared machine runs slower)",
         "torch": torch.__version__,
         "date": date.today().isoformat(),
         "reference": reference_numbers(shipped, images, labels, config.seed),
