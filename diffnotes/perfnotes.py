@@ -12,11 +12,12 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from datetime import date
 from pathlib import Path
 
 import torch
+
+from diffnotes.files import write_json
 
 #: Where the benchmarks keep their records, ``benchmarks/results`` in a checkout of the repository.
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
@@ -54,18 +55,8 @@ def new_record(kind: str, results: dict) -> dict:
 
 
 def write_record(path: str | Path, record: dict) -> Path:
-    """Write ``record`` as JSON to ``path`` atomically (a temporary file in the same folder, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(record, indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``record`` as JSON to ``path`` atomically (:func:`diffnotes.files.write_json`); returns the path."""
+    return write_json(path, record)
 
 
 def load_records(kind: str, directory: str | Path = RESULTS_DIR) -> list[dict]:

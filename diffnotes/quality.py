@@ -356,6 +356,7 @@ def reference_numbers(classifier: DigitClassifier, images: torch.Tensor, labels:
 
 def _main(argv: list[str] | None = None) -> None:
     from diffnotes.data import load_mnist_5k
+    from diffnotes.files import write_atomically, write_json
     from diffnotes.perfnotes import machine
 
     parser = argparse.ArgumentParser(prog="python -m diffnotes.quality", description="Train the digit classifier.")
@@ -368,8 +369,8 @@ def _main(argv: list[str] | None = None) -> None:
     load, start = os.getloadavg()[0], time.perf_counter()
     model = train_classifier(images[train_idx], labels[train_idx], config)
     seconds = time.perf_counter() - start
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.half() for k, v in model.state_dict().items()}, args.out)  # float16: half the size
+    weights = {k: v.half() for k, v in model.state_dict().items()}  # float16: half the size
+    write_atomically(args.out, lambda f: torch.save(weights, f))
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()
     shipped = load_classifier(args.out, sha256=digest)  # every number below is measured on the shipped weights
     record = {
@@ -384,7 +385,7 @@ def _main(argv: list[str] | None = None) -> None:
         "date": date.today().isoformat(),
         "reference": reference_numbers(shipped, images, labels, config.seed),
     }
-    args.out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    write_json(args.out.with_suffix(".json"), record)
     print(json.dumps(record["reference"], indent=2))
     print(f"trained in {seconds:.0f} s; set WEIGHTS_SHA256 = {digest!r} in diffnotes/quality.py")
 

@@ -21,6 +21,7 @@ import torch
 
 import diffnotes
 from diffnotes.data import load_mnist_5k
+from diffnotes.files import write_atomically, write_json
 from diffnotes.perfnotes import machine
 from diffnotes.pretrained import DIGITS_T, DIGITS_UNET, QUALITY_PROTOCOL, digits_schedule, measure_quality, sha256
 from diffnotes.quality import meets_bar
@@ -43,9 +44,8 @@ def export(checkpoint: Path, out: Path, record: dict, protocol: dict | None = No
     """Write the checkpoint's EMA weights (float16) to ``out`` and the provenance JSON beside it, with the quality of
     the exported weights measured by ``protocol`` (default :data:`diffnotes.pretrained.QUALITY_PROTOCOL`)."""
     payload = read_checkpoint(checkpoint)
-    out.parent.mkdir(parents=True, exist_ok=True)
     weights = {k: v.half() if v.is_floating_point() else v for k, v in payload["ema"].items()}
-    torch.save(weights, out)
+    write_atomically(out, lambda f: torch.save(weights, f))
     protocol = {**QUALITY_PROTOCOL, **(protocol or {})}
     model = UNet(DIGITS_UNET)
     model.load_state_dict({k: v.float() for k, v in weights.items()})
@@ -69,7 +69,7 @@ def export(checkpoint: Path, out: Path, record: dict, protocol: dict | None = No
         "quality": quality,
         "torch": torch.__version__,
     }
-    out.with_suffix(".json").write_text(json.dumps(provenance, indent=2) + "\n")
+    write_json(out.with_suffix(".json"), provenance)
 
 
 def _yes_no(text: str) -> bool:

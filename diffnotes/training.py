@@ -14,8 +14,6 @@ Nothing a reader trains is lost:
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from diffnotes.files import write_atomically
 from diffnotes.objective import simple_loss
 from diffnotes.runtime import by_profile
 from diffnotes.schedules import Schedule
@@ -207,9 +206,7 @@ def _progress(total: int, initial: int, enabled: bool):  # noqa: ANN202 - a tqdm
 
 
 def save_checkpoint(path: str | Path, state: TrainState, config: TrainConfig) -> None:
-    """Write a checkpoint atomically: a temporary file in the same folder, flushed to disk, renamed over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a checkpoint atomically (:func:`diffnotes.files.write_atomically`): all of it, or nothing."""
     payload = {
         "format": CHECKPOINT_FORMAT,
         "model_config": _model_config(state.model),
@@ -222,16 +219,7 @@ def save_checkpoint(path: str | Path, state: TrainState, config: TrainConfig) ->
         "torch_rng": torch.get_rng_state(),
         "history": state.history,
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda f: torch.save(payload, f))
 
 
 def read_checkpoint(path: str | Path) -> dict:
