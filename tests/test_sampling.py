@@ -7,7 +7,19 @@ import torch
 
 from diffnotes import schedules
 from diffnotes.forward import q_sample
-from diffnotes.sampling import ddpm_sample, ddpm_step, mu_theta, posterior_variance, predict_x0, sigma_t
+from diffnotes.sampling import (
+    as_on_slide,
+    chain_variances,
+    ddpm_sample,
+    ddpm_step,
+    gaussian_data_predictor,
+    mu_theta,
+    posterior_variance,
+    predict_x0,
+    sigma_t,
+    slide_coefficient_on_gaussian_data,
+    variance_recursion,
+)
 
 
 class ScaledInput(torch.nn.Module):
@@ -125,22 +137,44 @@ def test_gaussian_data_with_the_exact_predictor():
     s = schedules.linear(T=200)
     n = 50_000
     x_T = torch.randn(n, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-
-    def oracle(x_t, t, cond=None):
-        return (1 - s.alpha_bar[t]).sqrt()[:, None] * x_t
-
+    predictor = gaussian_data_predictor(s)
+    x_t = torch.randn(3, 1, 2, 2, dtype=torch.float64)
+    t = torch.tensor([1, 50, 200])
+    assert torch.allclose(predictor(x_t, t), (1 - s.alpha_bar[t]).sqrt()[:, None, None, None] * x_t, rtol=1e-15)
     for sigma in ("beta", "posterior"):
-        seen = {}
-        out = ddpm_sample(oracle, s, x_T, generator=torch.Generator().manual_seed(1), sigma=sigma,
-                          callback=lambda t, x_t, x0_hat: seen.__setitem__(t, float(x_t.var())))
-        v, exact = 1.0, {s.T: 1.0}
-        for t in range(s.T, 0, -1):
-            v = float(s.alpha[t]) * v + (float(sigma_t(s, t, sigma)) ** 2 if t > 1 else 0.0)
-            exact[t - 1] = v
-        seen[0] = float(out.var())
+        seen = chain_variances(predictor, s, x_T, sigma, torch.Generator().manual_seed(1))
+        exact = variance_recursion(s, sigma)
+        assert sorted(seen) == sorted(exact) == list(range(s.T + 1))
         # the sample variance of n standard normals has standard error sqrt(2 / n) = 0.0063; allow 5 of them
         assert max(abs(seen[t] - exact[t]) for t in exact) < 5 * math.sqrt(2 / n)
         if sigma == "beta":
-            assert all(abs(exact[t] - 1) < 1e-12 for t in exact if t > 0)
+            assert all(abs(exact[t] - 1) < 1e-12 for t in exact if t > 0)  # alpha_t + beta_t = 1
         else:
             assert exact[0] < 1 - 1e-3  # the posterior choice shrinks the variance (exactly, not by chance)
+    halved = variance_recursion(s, "beta", coefficient=lambda t: 0.5)  # Var(x_{t-1}) = Var(x_t) / 4 + beta_t
+    assert halved[s.T - 1] == 0.25 + float(s.beta[s.T]) and halved[0] == halved[1] / 4
+    with pytest.raises(ValueError, match="valid choices are: beta, posterior"):
+        variance_recursion(s, "large")
+
+
+def test_the_slides_step_and_its_variance_on_gaussian_data():
+    """Chapter 8's erratum: the slides' line 4 is x_{t-1} = (x_t - sqrt(beta_t) eps) / sqrt(alpha_t) + sigma_t z; on
+    Gaussian data with the exact predictor its chain follows the recursion with the slides' coefficient and collapses."""
+    s = schedules.linear(T=200)
+    x_t, z = torch.randn(2, 4, 1, 3, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    model = ScaledInput()
+    for t in (2, 77, 200):
+        t_batch = torch.full((4,), t)
+        eps = model(x_t, t_batch)
+        slide = ddpm_step(s, x_t, t, as_on_slide(model, s)(x_t, t_batch), z)
+        assert torch.allclose(slide, (x_t - s.beta[t].sqrt() * eps) / s.alpha[t].sqrt() + s.beta[t].sqrt() * z, rtol=1e-12)
+    n = 50_000
+    x_T = torch.randn(n, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    seen = chain_variances(as_on_slide(gaussian_data_predictor(s), s), s, x_T, "beta", torch.Generator().manual_seed(1))
+    exact = variance_recursion(s, "beta", lambda t: slide_coefficient_on_gaussian_data(s, t))
+    assert max(abs(seen[t] - exact[t]) for t in exact) < 5 * math.sqrt(2 / n)
+    assert abs(slide_coefficient_on_gaussian_data(s, 1) - float(s.alpha[1].sqrt())) < 1e-15  # alpha_bar_1 = alpha_1
+    assert all(slide_coefficient_on_gaussian_data(s, t) < float(s.alpha[t].sqrt()) for t in range(2, s.T + 1))
+    assert exact[0] < 0.5  # so the variance drifts far below the data's 1
+    with pytest.raises(ValueError, match="t must lie in 1..T=200, got 0"):
+        slide_coefficient_on_gaussian_data(s, 0)
