@@ -87,17 +87,26 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 
 
 def throughput_table(records: list[dict]) -> str:
-    """One row per model per ``train_throughput`` record: machine, batch, precision, compile, parameters, img/s."""
-    rows = []
-    for r in records:
-        res = r["results"]
-        precision = "bf16" if res["bf16"] else "fp32"
-        for name, m in res.items():
-            if isinstance(m, dict) and "images_per_second" in m:
-                rows.append([r["machine"], res["batch"], precision, "yes" if res["compile"] else "no", name,
-                             f"{m['parameters'] / 1e6:.2f} M", f"{m['images_per_second']:,.0f}", r["date"]])
-    header = ["machine", "batch", "precision", "compiled", "model", "parameters", "images/s", "date"]
-    return markdown_table(header, rows)
+    """The images per second of ``train_throughput`` records: a table per machine, a row per run (batch size,
+    precision, compiled or not) and a column per model, with its number of parameters in the header."""
+    by_machine: dict[str, list[dict]] = {}
+    for record in records:
+        by_machine.setdefault(record["machine"], []).append(record)
+    blocks = []
+    for name, runs in by_machine.items():
+        models = {}  # model name -> parameters, in the order the runs list them
+        for run in runs:
+            for model, m in run["results"].items():
+                if isinstance(m, dict) and "images_per_second" in m:
+                    models.setdefault(model, m["parameters"])
+        header = ["batch", "precision", "compiled", *(f"{model} ({p / 1e6:.2f} M)" for model, p in models.items())]
+        rows = [[res["batch"], "bf16" if res["bf16"] else "fp32", "yes" if res["compile"] else "no",
+                 *(f"{res[model]['images_per_second']:,.0f}" if model in res else "-" for model in models)]
+                for res in (run["results"] for run in runs)]
+        versions = ", ".join(sorted({run["torch"] for run in runs}))
+        dates = ", ".join(sorted({run["date"] for run in runs}))
+        blocks.append(f"Images per second on **{name}** (PyTorch {versions}; {dates}):\n\n" + markdown_table(header, rows))
+    return "\n\n".join(blocks)
 
 
 def notebook_table(record: dict, limit: float = 60.0) -> str:

@@ -42,8 +42,16 @@ def test_tables_from_records():
         "batch": 64, "bf16": False, "compile": False,
         "ours": {"parameters": 1_112_801, "images_per_second": 94.5}, "theirs": {"parameters": 2e6, "images_per_second": 99.0},
     })
-    table = perfnotes.throughput_table([run]).splitlines()
-    assert len(table) == 4 and "| ours | 1.11 M | 94 |" in table[2] and "fp32" in table[3]
+    other = {**perfnotes.new_record("train_throughput", {"batch": 8, "bf16": True, "compile": True,
+                                                        "ours": {"parameters": 1_112_801, "images_per_second": 5e4}}),
+             "machine": "a GPU"}
+    first, second = perfnotes.throughput_table([run, other, {**run, "date": "2026-01-01"}]).split("\n\n" + "Images")
+    first = first.splitlines()
+    assert first[0].startswith(f"Images per second on **{run['machine']}** (PyTorch {run['torch']}; 2026-01-01, ")
+    assert first[2:] == ["| batch | precision | compiled | ours (1.11 M) | theirs (2.00 M) |", "|---|---|---|---|---|",
+                         "| 64 | fp32 | no | 94 | 99 |", "| 64 | fp32 | no | 94 | 99 |"]
+    assert second.splitlines()[2:] == ["| batch | precision | compiled | ours (1.11 M) |", "|---|---|---|---|",
+                                       "| 8 | bf16 | yes | 50,000 |"]
     times = perfnotes.new_record("notebook_times", {"seconds": {"a.ipynb": 12.0, "b.ipynb": 75.5}})
     assert perfnotes.notebook_table(times).splitlines()[2:] == ["| a.ipynb | 12.0 | yes |", "| b.ipynb | 75.5 | **no** |"]
 
