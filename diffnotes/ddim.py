@@ -340,7 +340,9 @@ def quality_table(
     Every cell starts from the same ``n_samples`` noises x_T and, where eta > 0, draws its z from a generator with the
     same seed (common random numbers), so that differences between cells are the sampler's, not chance's. Samples
     are clipped to [-1, 1] and measured by :func:`diffnotes.quality.evaluate` against ``reference_images``; the
-    time per image is wall-clock on ``device``. Returns one :class:`QualityCell` per (eta, S), eta-major.
+    time per image is wall-clock on ``device``, after one untimed network evaluation has warmed it up (the first
+    call of a network pays for loading and planning its kernels, which would otherwise count against the first
+    cell). Returns one :class:`QualityCell` per (eta, S), eta-major.
     """
     for S in steps_list:
         subsequence(schedule.T, S, spacing)  # checks S and the spacing before any work
@@ -350,6 +352,7 @@ def quality_table(
     schedule = schedule.to(device=device, dtype=torch.float32)
     x_T = torch.randn((n_samples, *reference_images.shape[1:]), generator=generator)  # noqa: N806
     noise_seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    ddim_sample(model, schedule, x_T[:batch_size].to(device), 1)  # warm-up, untimed; eta = 0 draws no noise
     cells = []
     for eta in etas:
         for S in steps_list:

@@ -258,6 +258,29 @@ def evaluate(
     )
 
 
+def real_fd_spread(
+    images: torch.Tensor, n: int, draws: int, generator: torch.Generator, classifier: DigitClassifier | None = None
+) -> list[float]:
+    """The Frechet distance of ``n`` real images (N, 1, 28, 28) against the other N - n, for ``draws`` random splits.
+
+    This is the yardstick of a sampler measured with ``n`` samples, the distance that real data would score, and its
+    spread over the draws is how much an FD of that size varies by chance alone. The split of draw k is
+    ``torch.randperm(N, generator=generator)``, the k-th call; the first draw with a generator seeded ``s`` is
+    therefore the yardstick that ``benchmarks/ddim_table.py --seed s-1`` records.
+
+    Raises:
+        ValueError: naming the argument, unless 2 <= n <= N - 2 and draws >= 1.
+    """
+    images = _check_images(images, "images")
+    if not 2 <= n <= len(images) - 2:
+        raise ValueError(f"n must lie in 2..N-2={len(images) - 2} (both sides need two images), got {n}")
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}")
+    feats = features(images, classifier)
+    orders = [torch.randperm(len(images), generator=generator) for _ in range(draws)]
+    return [frechet_distance(feats[order[:n]], feats[order[n:]]) for order in orders]
+
+
 def meets_bar(report: QualityReport) -> bool:
     """The quality bar: confident_fraction >= MIN_CONFIDENT_FRACTION and every class in CLASS_FRACTION_RANGE."""
     lo, hi = CLASS_FRACTION_RANGE

@@ -4,6 +4,7 @@ They measure nothing here: the sizes are too small for the numbers to mean anyth
 scripts work and that their records have the fields the appendix reads.
 """
 
+import json
 import runpy
 import sys
 from pathlib import Path
@@ -50,3 +51,33 @@ def test_ddim_table_writes_a_record(tmp_path, monkeypatch):
     cells = [ddim.cell_from_dict(c) for c in record["results"]["cells"]]
     assert [(c.steps, c.eta) for c in cells] == [(1, 0.0), (2, 0.0), (1, 1.0), (2, 1.0)]
     assert record["results"]["model_sha256"] == pretrained.DIGITS_SHA256
+
+
+def test_ddim_table_parts_merge_into_the_table_of_one_run(tmp_path, monkeypatch):
+    from diffnotes import pretrained
+
+    if not pretrained.digits_model_available():
+        pytest.fail("the DDIM table benchmark needs the shipped digit model")
+    common = ["--device", "cpu", "--n", "3", "--steps", "1", "2"]
+    for name, etas in (("whole", ["0", "1"]), ("part0", ["0"]), ("part1", ["1"]), ("other_n", ["1"])):
+        n = ["--n", "2"] if name == "other_n" else []
+        run_script("ddim_table.py", [*common, *n, "--etas", *etas, "--out", str(tmp_path / f"{name}.json")], monkeypatch)
+    parts = [str(tmp_path / f"{name}.json") for name in ("part1", "part0")]
+    run_script("ddim_table.py", ["--merge", *parts, "--out", str(tmp_path / "merged.json")], monkeypatch)
+    whole, merged = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("whole", "merged"))
+
+    def without_timing(record):
+        return [{k: v for k, v in cell.items() if k != "seconds_per_image"} for cell in record["results"]["cells"]]
+
+    assert without_timing(merged) == without_timing(whole)  # the same cells, in the same order, to the last digit
+    assert [part["command"] for part in merged["results"]["parts"]] == [
+        json.loads(Path(p).read_text())["command"] for p in parts]
+    assert merged["kind"] == "ddim_table" and merged["machine"] == whole["machine"]
+    script = runpy.run_path(str(BENCHMARKS / "ddim_table.py"))
+    records = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in ("part0", "part1", "other_n")}
+    with pytest.raises(ValueError, match="must share n"):
+        script["merge"]([records["part0"], records["other_n"]])
+    with pytest.raises(ValueError, match=r"more than once: \[\(0.0, 1\), \(0.0, 2\)\]"):
+        script["merge"]([records["part0"], records["part0"]])
+    with pytest.raises(ValueError, match="kind 'notebook_times'"):
+        script["merge"]([records["part0"], perfnotes.new_record("notebook_times", {})])

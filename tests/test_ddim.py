@@ -376,7 +376,7 @@ def test_figures_draw():
         plots.plot_convergence({5: 0.1, 10: 0.05}, "x", "error", paper={10: 0.01}),
         plots.plot_inversion(images, images, {10: images}),
         plots.plot_interpolation({"spherical": images}, torch.linspace(0, 1, 3)),
-        plots.plot_quality_table(cells, floor=3.0, floor_label="real digits"),
+        plots.plot_quality_table(cells, floor=3.0, floor_label="real digits", floor_range=(2.0, 4.5)),
     ]
     assert all(len(f.axes) >= 1 for f in figures)
     matplotlib.pyplot.close("all")

@@ -131,6 +131,20 @@ def test_real_halves_are_far_closer_than_real_and_noise(digits):
     assert quality.frechet_distance(real_a, noise) > 30 * quality.frechet_distance(real_a, real_b)
 
 
+def test_real_fd_spread_is_the_benchmark_yardstick_and_varies_by_chance(digits):
+    images, _ = digits
+    images = images[:800]
+    fds = quality.real_fd_spread(images, 100, 4, torch.Generator().manual_seed(3))
+    order = torch.randperm(800, generator=torch.Generator().manual_seed(3))  # the first draw's split
+    first = quality.evaluate(images[order[:100]], images[order[100:]]).frechet_distance
+    assert len(fds) == 4 and fds[0] == pytest.approx(first, rel=1e-5)
+    assert len(set(fds)) == 4 and all(f > 0 for f in fds)  # every draw another split, another distance
+    with pytest.raises(ValueError, match=r"n must lie in 2..N-2=798"):
+        quality.real_fd_spread(images, 799, 1, torch.Generator())
+    with pytest.raises(ValueError, match="draws must be at least 1"):
+        quality.real_fd_spread(images, 100, 0, torch.Generator())
+
+
 def test_meets_bar_thresholds():
     def report(confident, fractions):
         return quality.QualityReport(1000, confident, 0.95, tuple(fractions), 5.0, 3.0, 9.0, 0)

@@ -112,10 +112,13 @@ def plot_interpolation(frames: Mapping[str, torch.Tensor], weights: torch.Tensor
 
 
 def plot_quality_table(
-    cells: Sequence[QualityCell], floor: float | None = None, floor_label: str = "exact samples"
+    cells: Sequence[QualityCell],
+    floor: float | None = None,
+    floor_label: str = "exact samples",
+    floor_range: tuple[float, float] | None = None,
 ) -> Figure:
-    """Left: the Frechet distance against S, one line per eta, and the yardstick ``floor``; right: the wall-clock
-    time per image against S."""
+    """Left: the Frechet distance against S, one line per eta, the yardstick ``floor`` and, shaded, the range
+    ``floor_range`` over which the yardstick varies by chance; right: the wall-clock time per image against S."""
     fig, (left, right) = new_figure(ncols=2, width=7.5, height=3.0)
     for eta in sorted({c.eta for c in cells}):
         row = [c for c in cells if c.eta == eta]
@@ -126,6 +129,8 @@ def plot_quality_table(
                    label=rf"$\eta={eta:g}$")
     if floor is not None:
         left.axhline(floor, color="black", ls=":", lw=1.0, label=floor_label)
+    if floor_range is not None:
+        left.axhspan(*floor_range, color="0.88", zorder=0, label=f"{floor_label}, range of draws")
     steps = sorted({c.steps for c in cells})
     _steps_axis(left, steps)
     left.set(xlabel="number of steps $S$", ylabel="Frechet distance (lower is better)", ylim=(0, None))
