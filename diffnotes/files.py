@@ -19,7 +19,7 @@ def write_atomically(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Pat
     """Replace the file at ``path`` by what ``write(f)`` writes to the binary file ``f``, all or nothing.
 
     ``write`` fills a temporary file in the same folder (a rename is atomic only within one file system), which is
-    flushed and ``fsync``-ed so that its bytes are on the disk, then renamed over ``path`` with :func:`os.replace`. If
+    flushed and ``fsync``-ed so that its bytes are on the disk, then renamed over ``path`` with ``os.replace``. If
     ``write`` raises, or the process is interrupted, the temporary file is removed and ``path`` keeps its old
     content. Missing parent folders are created. Returns ``path``.
     """
