@@ -6,13 +6,16 @@
 
 One training step = forward, L_simple, backward, AdamW step, EMA update (the loop of diffnotes.training), on
 random digits-shaped batches (28x28x1). Prints images per second for each model, in one run on one device, so the
-numbers compare. This is a benchmark, not a test: it prints numbers and asserts nothing.
+numbers compare. The models take turns (``--rounds``, in the order A B, B A, A B, ...), so that a slow spell of a
+shared machine falls on both; the record keeps every round and the median. This is a benchmark, not a test: it prints
+numbers and asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -44,20 +47,34 @@ class DiffusersUNet(torch.nn.Module):
         return self.net(x_t, t - 1).sample
 
 
-def throughput(model: torch.nn.Module, device: torch.device, batch: int, bf16: bool, steps: int, warmup: int) -> float:
-    """Images per second over ``steps`` timed training steps, after ``warmup`` untimed ones."""
-    config = TrainConfig(steps=steps + warmup, batch_size=batch, mixed_precision=bf16, warmup_steps=1)
-    images = torch.rand(4096, 1, 28, 28) * 2 - 1
-    schedule = schedules.linear(T=1000).to(device=device, dtype=torch.float32)
-    state = new_state(model.to(device), config)
-    for _ in range(warmup):
-        train_step(state, images, schedule, config, device)
+def images_per_second(state, images: torch.Tensor, schedule, config: TrainConfig, device: torch.device,
+                      steps: int) -> float:
+    """Images per second over ``steps`` training steps of ``state`` (a warmed-up :class:`TrainState`)."""
     _sync(device)
     start = time.perf_counter()
     for _ in range(steps):
         train_step(state, images, schedule, config, device)
     _sync(device)
-    return batch * steps / (time.perf_counter() - start)
+    return config.batch_size * steps / (time.perf_counter() - start)
+
+
+def race(models: dict[str, torch.nn.Module], device: torch.device, batch: int, bf16: bool, steps: int, rounds: int,
+         warmup: int) -> dict[str, list[float]]:
+    """Images per second of every model in each of ``rounds`` rounds of ``steps`` timed steps, after ``warmup``
+    untimed ones; the models take turns, the order reversed every round. Returns ``{name: [rate per round]}``."""
+    config = TrainConfig(steps=warmup + rounds * steps, batch_size=batch, mixed_precision=bf16, warmup_steps=1)
+    images = torch.rand(4096, 1, 28, 28) * 2 - 1
+    schedule = schedules.linear(T=1000).to(device=device, dtype=torch.float32)
+    states = {name: new_state(model.to(device), config) for name, model in models.items()}
+    for state in states.values():
+        for _ in range(warmup):
+            train_step(state, images, schedule, config, device)
+    rates: dict[str, list[float]] = {name: [] for name in models}
+    for r in range(rounds):
+        for name in list(models) if r % 2 == 0 else reversed(list(models)):
+            rates[name].append(images_per_second(states[name], images, schedule, config, device, steps))
+            print(f"round {r + 1}: {name:24s} {rates[name][-1]:10.1f} img/s", flush=True)
+    return rates
 
 
 def _sync(device: torch.device) -> None:
@@ -96,7 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default=None)
     parser.add_argument("--batch", type=int, default=None, help="default: 128 on a CPU, 2048 on a GPU")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 5 on a CPU, 50 on a GPU)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per round (default: 5 on a CPU, 50 on a GPU)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of timed steps; the models take turns")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA)")
     parser.add_argument("--compile", action="store_true", help="torch.compile both models")
     parser.add_argument("--time-to-bar", action="store_true")
@@ -109,20 +127,23 @@ def main() -> None:
     batch = args.batch or (2048 if gpu else 128)
     steps = args.steps or (50 if gpu else 5)
     print(f"device: {machine()}; batch {batch}; bf16 {args.bf16}; compile {args.compile}; torch {torch.__version__}")
-    results = {}
+    models, parameters = {}, {}
     for name, build in (("diffnotes UNet", lambda: UNet(UNetConfig())), ("diffusers UNet2DModel", lambda: DiffusersUNet(UNetConfig()))):
         torch.manual_seed(0)
         model = build()
-        params = count_parameters(model)
-        if args.compile:
-            model = torch.compile(model)
-        rate = throughput(model, device, batch, args.bf16, steps, warmup=3 if args.compile else 1)
-        results[name] = {"parameters": params, "images_per_second": round(rate, 1)}
-        print(f"{name:24s} {params / 1e6:5.2f} M parameters   {rate:10.1f} img/s", flush=True)
+        parameters[name] = count_parameters(model)
+        models[name] = torch.compile(model) if args.compile else model
+    rates = race(models, device, batch, args.bf16, steps, args.rounds, warmup=3 if args.compile else 1)
+    results = {}
+    for name, per_round in rates.items():
+        results[name] = {"parameters": parameters[name], "images_per_second": round(statistics.median(per_round), 1),
+                         "rounds": [round(rate, 1) for rate in per_round]}
+        print(f"{name:24s} {parameters[name] / 1e6:5.2f} M parameters   median {statistics.median(per_round):10.1f} img/s")
     if args.time_to_bar:
         results["time_to_bar"] = time_to_bar(device, batch, args.bf16, args.eval_every, args.max_steps)
         print(results["time_to_bar"])
-    record = new_record("train_throughput", {"batch": batch, "bf16": args.bf16, "compile": args.compile, **results})
+    record = new_record("train_throughput", {"batch": batch, "bf16": args.bf16, "compile": args.compile,
+                                             "steps_per_round": steps, "rounds": args.rounds, **results})
     print(json.dumps(record))
     if args.out:
         print("wrote", write_record(args.out, record))

@@ -88,7 +88,8 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 
 def throughput_table(records: list[dict]) -> str:
     """The images per second of ``train_throughput`` records: a table per machine, a row per run (batch size,
-    precision, compiled or not) and a column per model, with its number of parameters in the header."""
+    precision, compiled or not) and a column per model, with its number of parameters in the header. Where a record
+    kept several rounds, a cell shows their median and, in brackets, their range."""
     by_machine: dict[str, list[dict]] = {}
     for record in records:
         by_machine.setdefault(record["machine"], []).append(record)
@@ -101,12 +102,18 @@ def throughput_table(records: list[dict]) -> str:
                     models.setdefault(model, m["parameters"])
         header = ["batch", "precision", "compiled", *(f"{model} ({p / 1e6:.2f} M)" for model, p in models.items())]
         rows = [[res["batch"], "bf16" if res["bf16"] else "fp32", "yes" if res["compile"] else "no",
-                 *(f"{res[model]['images_per_second']:,.0f}" if model in res else "-" for model in models)]
+                 *(_rate(res[model]) if model in res else "-" for model in models)]
                 for res in (run["results"] for run in runs)]
         versions = ", ".join(sorted({run["torch"] for run in runs}))
         dates = ", ".join(sorted({run["date"] for run in runs}))
         blocks.append(f"Images per second on **{name}** (PyTorch {versions}; {dates}):\n\n" + markdown_table(header, rows))
     return "\n\n".join(blocks)
+
+
+def _rate(measured: dict) -> str:
+    rounds = measured.get("rounds", [])
+    spread = f" ({min(rounds):,.0f}-{max(rounds):,.0f})" if len(rounds) > 1 else ""
+    return f"{measured['images_per_second']:,.0f}{spread}"
 
 
 def notebook_table(record: dict, limit: float = 60.0) -> str:

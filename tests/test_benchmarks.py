@@ -23,10 +23,13 @@ def run_script(name: str, args: list[str], monkeypatch) -> None:
 
 
 def test_train_throughput_writes_a_record(tmp_path, monkeypatch):
-    run_script("train_throughput.py", ["--device", "cpu", "--batch", "2", "--steps", "1", "--out", str(tmp_path / "t.json")],
-               monkeypatch)
+    args = ["--device", "cpu", "--batch", "2", "--steps", "1", "--rounds", "3", "--out", str(tmp_path / "t.json")]
+    run_script("train_throughput.py", args, monkeypatch)
     (record,) = perfnotes.load_records("train_throughput", tmp_path)
     assert record["results"]["batch"] == 2 and "train_throughput.py" in record["command"]
+    for name in ("diffnotes UNet", "diffusers UNet2DModel"):  # three rounds each, and their median
+        measured = record["results"][name]
+        assert len(measured["rounds"]) == 3 and measured["images_per_second"] == sorted(measured["rounds"])[1]
     table = perfnotes.throughput_table([record])
     assert "diffnotes UNet" in table and "diffusers UNet2DModel" in table and "1.11 M" in table
 
