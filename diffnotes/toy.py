@@ -149,6 +149,14 @@ class GaussianMixture:
         log_n = -0.5 * (z.pow(2).sum(-1) + log_det + self.dim * math.log(2 * math.pi))  # (n, K)
         return torch.logsumexp(torch.log(self.weights) + log_n, dim=1)
 
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, D) the score grad_x log q(x) at points x of shape (n, D), by automatic differentiation of
+        :meth:`log_prob` (exact up to rounding; chapter 10 puts it into Tweedie's formula)."""
+        with torch.enable_grad():
+            points = torch.as_tensor(x, dtype=torch.float64).detach().clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.log_prob(points).sum(), points)
+        return grad
+
     def cdf(self, x: torch.Tensor) -> torch.Tensor:
         """(n,) the distribution function sum_k w_k Phi((x - mu_k) / sigma_k) of a 1-D mixture at points x (n,)."""
         if self.dim != 1:

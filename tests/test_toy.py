@@ -299,3 +299,22 @@ def test_bad_arguments():
         toy.two_moons(10, noise=-0.1)
     with pytest.raises(ValueError, match="n must be a positive integer"):
         toy.swiss_roll(0)
+
+
+def test_score_is_the_gradient_of_log_prob():
+    """One component: -Sigma^-1 (x - mu) exactly; a mixture: central differences of log_prob."""
+    cov = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
+    single = toy.GaussianMixture(torch.ones(1), torch.tensor([[1.0, -2.0]]), cov[None])
+    x = torch.randn(5, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert torch.allclose(single.score(x), -(x - single.means[0]) @ torch.linalg.inv(cov), rtol=1e-12)
+    mixture = toy.example_mixture_2d()
+    h = 1e-5
+    for d in range(2):
+        step = torch.zeros(2, dtype=torch.float64)
+        step[d] = h
+        numeric = (mixture.log_prob(x + step) - mixture.log_prob(x - step)) / (2 * h)
+        assert torch.allclose(mixture.score(x)[:, d], numeric, rtol=1e-6, atol=1e-8)
+    with torch.no_grad():  # works where gradients are switched off, as in a sampler
+        assert torch.equal(mixture.score(x), mixture.score(x))
+    with pytest.raises(ValueError, match=r"x must have shape \(n, D\) with D = 2"):
+        mixture.score(torch.zeros(3))
