@@ -161,8 +161,7 @@ def gaussian_data_predictor(schedule: Schedule) -> NoisePredictor:
     ch8-prop-gaussian), as a model ``(x_t, t, cond=None) -> eps`` for (B, ...) ``x_t`` and (B,) ``t``."""
 
     def predictor(x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        scale = (1 - schedule.alpha_bar[t.cpu()]).sqrt().to(x_t)
-        return scale.reshape(-1, *([1] * (x_t.dim() - 1))) * x_t
+        return (1 - schedule.at(schedule.alpha_bar, t, x_t.dim())).sqrt().to(x_t) * x_t
 
     return predictor
 
@@ -212,8 +211,8 @@ def as_on_slide(model: NoisePredictor, schedule: Schedule) -> NoisePredictor:
     """
 
     def inflated(x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        factor = ((1 - schedule.alpha_bar[t.cpu()]) / schedule.beta[t.cpu()]).sqrt().to(x_t)
-        return factor.reshape(-1, *([1] * (x_t.dim() - 1))) * model(x_t, t, cond)
+        alpha_bar, beta = schedule.at(schedule.alpha_bar, t, x_t.dim()), schedule.at(schedule.beta, t, x_t.dim())
+        return ((1 - alpha_bar) / beta).sqrt().to(x_t) * model(x_t, t, cond)
 
     return inflated
 
