@@ -4,7 +4,7 @@
     python benchmarks/ddim_table.py --n 1000 --steps 10 20 50 100 1000 --out benchmarks/results/ddim_table-gpu.json
     python benchmarks/ddim_table.py --merge old.json part-1.json part-2.json --out benchmarks/results/ddim_table-cpu.json
 
-Every cell samples the same ``n`` noises (seed ``--seed``) with :func:`diffnotes.ddim.quality_table` and measures them
+Every cell samples the same ``n`` noises (seed ``--seed``) with :func:`diffnotes.evaluation.table.quality_table` and measures them
 with Part II's measure against the 5,000 training digits; the yardstick is the Frechet distance of ``n`` real digits
 against the other 5,000 - n. Chapter 12 shows the newest record. A benchmark, not a test: it asserts nothing.
 
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
-from diffnotes import ddim, pretrained, quality
+from diffnotes import pretrained
 from diffnotes.data import load_mnist_5k
+from diffnotes.evaluation import quality, table
 from diffnotes.perfnotes import new_record, write_record
 from diffnotes.runtime import get_device
-
 
 #: What the parts of a merged table must share.
 SHARED = ("n", "seed", "batch", "model_sha256", "real_digits_fd")
@@ -89,7 +89,7 @@ def main() -> None:
     model = pretrained.load_digit_model(device)
     images, _ = load_mnist_5k()
     start = time.time()
-    cells = ddim.quality_table(model, pretrained.digits_schedule(), args.steps, args.etas, args.n, images,
+    cells = table.quality_table(model, pretrained.digits_schedule(), args.steps, args.etas, args.n, images,
                                torch.Generator().manual_seed(args.seed), args.batch, device)
     (floor,) = quality.real_fd_spread(images, args.n, 1, torch.Generator().manual_seed(args.seed + 1))
     for cell in cells:

@@ -21,10 +21,10 @@ import time
 import torch
 
 from diffnotes import schedules
-from diffnotes.runtime import get_device
+from diffnotes.nets.unet import UNet, UNetConfig, count_parameters
 from diffnotes.perfnotes import machine, new_record, write_record
+from diffnotes.runtime import get_device
 from diffnotes.training import TrainConfig, new_state, train_step
-from diffnotes.unet import UNet, UNetConfig, count_parameters
 
 
 class DiffusersUNet(torch.nn.Module):
@@ -86,8 +86,8 @@ def time_to_bar(device: torch.device, batch: int, bf16: bool, eval_every: int, m
     """Train the book's digit model from scratch; every ``eval_every`` steps, measure its EMA weights by the shipped
     model's protocol (:func:`diffnotes.pretrained.measure_quality`) and stop once the bar is met."""
     from diffnotes.data import load_mnist_5k
+    from diffnotes.evaluation.quality import meets_bar
     from diffnotes.pretrained import DIGITS_UNET, digits_schedule, measure_quality
-    from diffnotes.quality import meets_bar
 
     images, _ = load_mnist_5k()
     torch.manual_seed(0)

@@ -111,12 +111,6 @@ def q_sample(schedule: Schedule, x0: torch.Tensor, t: torch.Tensor | int, eps: t
     return alpha_bar.sqrt() * x0 + (1.0 - alpha_bar).sqrt() * eps
 
 
-def q_mean_var(schedule: Schedule, x0: torch.Tensor, t: torch.Tensor | int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean sqrt(alpha_bar_t) x_0 and variance 1 - alpha_bar_t of q(x_t | x_0), shaped as ``x0`` (``ch2-eq-kernel``)."""
-    alpha_bar = schedule.at(schedule.alpha_bar, t, x0.dim()).to(x0)
-    return alpha_bar.sqrt() * x0, (1.0 - alpha_bar).expand_as(x0)
-
-
 def q_sample_as_on_slide(schedule: Schedule, x0: torch.Tensor, t: int, eps: torch.Tensor) -> torch.Tensor:
     """The lecture slide's kernel taken literally, N(sqrt(alpha_bar_t) x_0, sqrt(1 - alpha_bar_t) I): WRONG on purpose.
 
@@ -261,39 +255,3 @@ def marginalise_joint_1d(schedule: Schedule, x0: float, x_t: torch.Tensor, t: in
     paths = torch.cat([inner.expand(n, p, steps - 1), x_t.reshape(n, 1, 1).expand(n, p, 1)], dim=2)  # (N, P, t)
     log_joint = log_q_joint(schedule, torch.full((n * p,), float(x0)).to(grid), paths.reshape(n * p, steps).T)
     return torch.logsumexp(log_joint.reshape(n, p), dim=1) + (steps - 1) * torch.log(spacing[0])
-
-
-def mmd_test(x: torch.Tensor, y: torch.Tensor, n_permutations: int, generator: torch.Generator) -> tuple[float, float]:
-    """Kernel two-sample test of Gretton et al. (2012): the unbiased MMD^2 and its permutation p-value.
-
-    The kernel is Gaussian, ``exp(-|a - b|^2 / (2 h^2))``, with h the median distance between pooled points (the
-    median heuristic). The p-value is (1 + #{permuted MMD^2 >= observed}) / (1 + n_permutations).
-
-    Args:
-        x: (m, ...) one sample, e.g. images; each row is flattened to a vector.
-        y: (n, ...) the other sample, with rows of the same shape.
-        n_permutations: how many random relabellings of the pooled sample to compare against (>= 1).
-        generator: draws the permutations.
-
-    Returns:
-        (MMD^2, p-value).
-    """
-    if x.shape[1:] != y.shape[1:] or len(x) < 2 or len(y) < 2:
-        raise ValueError(f"x and y need >= 2 rows of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-    if isinstance(n_permutations, bool) or not isinstance(n_permutations, int) or n_permutations < 1:
-        raise ValueError(f"n_permutations must be an integer >= 1, got {n_permutations!r}")
-    m, n = len(x), len(y)
-    pooled = torch.cat([x.reshape(m, -1), y.reshape(n, -1)]).double()
-    dist2 = torch.cdist(pooled, pooled).pow(2)
-    off_diagonal = ~torch.eye(m + n, dtype=torch.bool)
-    kernel = torch.exp(-dist2 / (2.0 * dist2[off_diagonal].median()))  # h^2 = median of the squared distances
-    # Row 0 is the observed split; each other row marks a random m-subset as "x".
-    in_x = torch.rand(n_permutations, m + n, generator=generator).argsort(dim=1) < m
-    in_x = torch.cat([(torch.arange(m + n) < m).unsqueeze(0), in_x]).double()  # (1 + P, m + n)
-    k_in_x = in_x @ kernel
-    sum_xx = (k_in_x * in_x).sum(dim=1)
-    sum_xy = (k_in_x * (1.0 - in_x)).sum(dim=1)
-    sum_yy = kernel.sum() - sum_xx - 2.0 * sum_xy
-    mmd2 = (sum_xx - m) / (m * (m - 1)) + (sum_yy - n) / (n * (n - 1)) - 2.0 * sum_xy / (m * n)  # diagonal is 1
-    p_value = (1 + int((mmd2[1:] >= mmd2[0]).sum())) / (1 + n_permutations)
-    return float(mmd2[0]), p_value

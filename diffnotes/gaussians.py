@@ -1,4 +1,4 @@
-"""Sums of Gaussian random variables, densities of sums, and Gaussian mixtures (chapter "Sums of Gaussians").
+"""Sums of Gaussian random variables, densities of sums, and the KL divergence (chapter "Sums of Gaussians").
 
 The identity behind the forward process's closed form: for independent X ~ N(mu_x, Sigma_x), Y ~ N(mu_y, Sigma_y)
 and scalars a, b::
@@ -7,7 +7,10 @@ and scalars a, b::
 
 The density of Z = X + Y, for any independent X and Y, is the convolution p_Z(z) = int p_X(x) p_Y(z - x) dx;
 :func:`density_of_sum` computes it on a grid. A mixture sum_k w_k N(mu_k, var_k) is a weighted sum of *densities*,
-not the density of a weighted sum of variables: compare :func:`mixture_mean_var` with :func:`gaussian_sum`.
+not the density of a weighted sum of variables: compare :class:`diffnotes.mixtures.GaussianMixture` (the one mixture
+class of the book) with :func:`gaussian_sum`. The KL divergence between Gaussians (:func:`gaussian_kl`,
+:func:`gaussian_kl_to_standard_normal`) is the one formula that the prior term of chapter 3 and the loss terms of
+chapter 11 use.
 
 Scalars and grids are float64 tensors; a variance ``var`` is sigma^2 (never sigma), a covariance ``cov`` is a
 (d, d) matrix. Randomness enters as a ``generator`` argument.
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from scipy import signal
 
+from diffnotes.checks import positive_int, same_shape
 from diffnotes.runtime import by_profile
 
 # What the functions accept for a number, vector or matrix (a tensor, a float or nested lists of floats).
@@ -82,35 +86,6 @@ def _check_cov(name: str, cov: TensorLike, d: int) -> torch.Tensor:
     return cov
 
 
-def _check_n(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer (a number of samples), got {n!r}")
-
-
-def _check_same_shape(name: str, value: torch.Tensor, ref_name: str, ref: torch.Tensor) -> None:
-    if value.shape != ref.shape:
-        raise ValueError(f"{name} must have the shape of {ref_name}, {tuple(ref.shape)}; got {tuple(value.shape)}")
-
-
-def _check_weights(name: str, w: TensorLike) -> torch.Tensor:
-    w = _as_float64(name, w)
-    if w.dim() != 1 or w.numel() == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D tensor of mixture weights, got shape {tuple(w.shape)}")
-    if bool(((w < 0) | (w > 1)).any()):
-        raise ValueError(f"{name} must lie in [0, 1], got {w.tolist()}")
-    if abs(float(w.sum()) - 1.0) > 1e-9:
-        raise ValueError(f"{name} must sum to 1, got sum {float(w.sum()):.12g}")
-    return w
-
-
-def _check_mixture(w: TensorLike, mu: TensorLike, var: TensorLike, suffix: str = "") -> tuple[torch.Tensor, ...]:
-    w = _check_weights("w" + suffix, w)
-    mu, var = _as_float64("mu" + suffix, mu), _check_var("var" + suffix, var)
-    _check_same_shape("mu" + suffix, mu, "w" + suffix, w)
-    _check_same_shape("var" + suffix, var, "w" + suffix, w)
-    return w, mu, var
-
-
 def gaussian_sum(
     mu_x: TensorLike, var_x: TensorLike, mu_y: TensorLike, var_y: TensorLike, a: TensorLike = 1.0, b: TensorLike = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,7 +100,7 @@ def gaussian_sum(
     mu_x, mu_y = _as_float64("mu_x", mu_x), _as_float64("mu_y", mu_y)
     var_x, var_y = _check_var("var_x", var_x), _check_var("var_y", var_y)
     for name, value in (("var_x", var_x), ("mu_y", mu_y), ("var_y", var_y)):
-        _check_same_shape(name, value, "mu_x", mu_x)
+        same_shape(name, value, "mu_x", mu_x)
     return a * mu_x + b * mu_y, a**2 * var_x + b**2 * var_y
 
 
@@ -143,7 +118,7 @@ def gaussian_vector_sum(
     mu_x, mu_y = _as_float64("mu_x", mu_x), _as_float64("mu_y", mu_y)
     if mu_x.dim() != 1:
         raise ValueError(f"mu_x must be a 1-D mean vector (d,), got shape {tuple(mu_x.shape)}")
-    _check_same_shape("mu_y", mu_y, "mu_x", mu_x)
+    same_shape("mu_y", mu_y, "mu_x", mu_x)
     d = mu_x.shape[0]
     cov_x, cov_y = _check_cov("cov_x", cov_x, d), _check_cov("cov_y", cov_y, d)
     return a * mu_x + b * mu_y, a**2 * cov_x + b**2 * cov_y
@@ -155,7 +130,7 @@ def sample_gaussian(mu: TensorLike, cov: TensorLike, n: int, generator: torch.Ge
     Raises:
         ValueError: if ``mu`` is not 1-D or ``cov`` is not a symmetric positive semi-definite (d, d) matrix.
     """
-    _check_n(n)
+    positive_int("n", n, " (a number of samples)")
     mu = _as_float64("mu", mu)
     if mu.dim() != 1:
         raise ValueError(f"mu must be a 1-D mean vector (d,), got shape {tuple(mu.shape)}")
@@ -171,7 +146,7 @@ def sample_cov_se(cov: TensorLike, n: int) -> torch.Tensor:
 
     For d = 1 this is the standard error of a sample variance, var * sqrt(2 / n).
     """
-    _check_n(n)
+    positive_int("n", n, " (a number of samples)")
     cov = _as_float64("cov", cov)
     diag = torch.diagonal(cov)
     return ((torch.outer(diag, diag) + cov**2) / n).sqrt()
@@ -215,61 +190,35 @@ def density_of_sum(p_x: torch.Tensor, p_y: torch.Tensor, grid: torch.Tensor) -> 
     if dz <= 0 or float((steps - dz).abs().max()) > 1e-9 * dz or float((grid + grid.flip(0)).abs().max()) > 1e-9 * dz:
         raise ValueError("grid must be increasing, equally spaced and symmetric about 0 (e.g. linspace(-L, L, odd n))")
     p_x, p_y = torch.as_tensor(p_x, dtype=torch.float64), torch.as_tensor(p_y, dtype=torch.float64)
-    _check_same_shape("p_x", p_x, "grid", grid)
-    _check_same_shape("p_y", p_y, "grid", grid)
+    same_shape("p_x", p_x, "grid", grid)
+    same_shape("p_y", p_y, "grid", grid)
     p_z = signal.fftconvolve(p_x.numpy(), p_y.numpy(), mode="same") * dz  # "same": centred, so index j is grid[j]
     return torch.from_numpy(p_z).clamp(min=0.0)  # FFT round-off can leave tiny negatives in the tails
 
 
-def mixture_pdf(x: torch.Tensor, w: TensorLike, mu: TensorLike, var: TensorLike) -> torch.Tensor:
-    """The mixture density sum_k w_k N(x; mu_k, var_k) at every entry of ``x`` (book eq. ``ch1-eq-mixture``).
+def gaussian_kl(mean1: torch.Tensor, var1: torch.Tensor, mean2: torch.Tensor, var2: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean1, var1) || N(mean2, var2)) per coordinate (book eq. ``ch11-eq-kl``); sum it for a diagonal Gaussian.
 
-    Args:
-        x: any shape, the points.
-        w, mu, var: (K,) weights (in [0, 1], summing to 1), means and variances (> 0) of the components.
+    1/2 (r - 1 - log r + (mean1 - mean2)^2 / var2) with r = var1 / var2; the arguments broadcast to one shape.
 
     Raises:
-        ValueError: for bad weights, a non-positive variance, or shapes that differ from ``w``'s.
+        ValueError: naming the argument, if a variance is not > 0 or the shapes do not broadcast.
     """
-    w, mu, var = _check_mixture(w, mu, var)
-    x = torch.as_tensor(x, dtype=torch.float64)
-    return (w * normal_pdf(x.unsqueeze(-1), mu, var)).sum(-1)  # (..., K) summed over components
+    tensors = [torch.as_tensor(v) for v in (mean1, var1, mean2, var2)]
+    for name, var in (("var1", tensors[1]), ("var2", tensors[3])):
+        if not bool((var > 0).all()):
+            raise ValueError(f"{name} is a variance and must be > 0; got minimum {float(var.min()):.4g}")
+    try:
+        mean1, var1, mean2, var2 = torch.broadcast_tensors(*tensors)
+    except RuntimeError:
+        shapes = ", ".join(f"{n} {tuple(v.shape)}" for n, v in zip(("mean1", "var1", "mean2", "var2"), tensors))
+        raise ValueError(f"mean1, var1, mean2 and var2 must broadcast to one shape; got {shapes}") from None
+    r_minus_1 = (var1 - var2) / var2  # r - 1 - log r = x - log1p(x), x = r - 1: no cancellation near r = 1
+    return 0.5 * (r_minus_1 - torch.log1p(r_minus_1) + (mean1 - mean2) ** 2 / var2)
 
 
-def mixture_mean_var(w: TensorLike, mu: TensorLike, var: TensorLike) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and variance of a mixture (book eq. ``ch1-eq-mixture-moments``).
-
-    mean = sum_k w_k mu_k and variance = sum_k w_k (var_k + mu_k^2) - mean^2: the spread *between* the
-    components adds to the variance, which a weighted sum of variables (:func:`gaussian_sum`) never has.
-    """
-    w, mu, var = _check_mixture(w, mu, var)
-    mean = (w * mu).sum()
-    return mean, (w * (var + mu**2)).sum() - mean**2
-
-
-def sample_mixture(
-    w: TensorLike, mu: TensorLike, var: TensorLike, n: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Draw n samples (n,) of a mixture: pick component k with probability w_k, then draw from N(mu_k, var_k)."""
-    _check_n(n)
-    w, mu, var = _check_mixture(w, mu, var)
-    k = torch.multinomial(w, n, replacement=True, generator=generator)  # (n,) component of each sample
-    eps = torch.randn(n, generator=generator, dtype=torch.float64)
-    return mu[k] + var[k].sqrt() * eps
-
-
-def mixture_of_sum(
-    w_x: TensorLike, mu_x: TensorLike, var_x: TensorLike, w_y: TensorLike, mu_y: TensorLike, var_y: TensorLike
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Parameters (K L,) of the density of X + Y for independent mixtures X (K components) and Y (L components).
-
-    Convolution distributes over the sums, and a convolution of two Gaussians is Gaussian (book eq.
-    ``ch1-eq-mixture-sum``): component (k, l) has weight w_k v_l, mean mu_k + m_l and variance var_k + s_l^2.
-    A Gaussian Y is the case L = 1.
-    """
-    w_x, mu_x, var_x = _check_mixture(w_x, mu_x, var_x, "_x")
-    w_y, mu_y, var_y = _check_mixture(w_y, mu_y, var_y, "_y")
-    w = torch.outer(w_x, w_y).flatten()
-    mu = (mu_x.unsqueeze(1) + mu_y.unsqueeze(0)).flatten()
-    var = (var_x.unsqueeze(1) + var_y.unsqueeze(0)).flatten()
-    return w, mu, var
+def gaussian_kl_to_standard_normal(mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """KL(N(m, S) || N(0, I)) = (tr S + m^T m - D - log det S) / 2, batched: mean (..., D), cov (..., D, D) -> (...)."""
+    d = mean.shape[-1]
+    trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
+    return 0.5 * (trace + mean.pow(2).sum(-1) - d - torch.logdet(cov))

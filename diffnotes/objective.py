@@ -12,24 +12,18 @@ Algorithm 1, one step::
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import torch
+from torch import nn
 
+from diffnotes.checks import positive_ints
 from diffnotes.forward import q_sample
+from diffnotes.nets import NoisePredictor
 from diffnotes.schedules import Schedule
-
-
-class NoisePredictor(Protocol):
-    """Anything called as ``model(x_t, t, cond)`` that returns a tensor the shape of ``x_t``."""
-
-    def __call__(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 def sample_timesteps(batch: int, T: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:  # noqa: N803
     """Draw ``batch`` timesteps uniformly from {1, ..., T} (Algorithm 1, line 3): a (batch,) int64 tensor."""
-    if batch < 1 or T < 1:
-        raise ValueError(f"batch and T must be >= 1, got batch={batch}, T={T}")
+    positive_ints(batch=batch, T=T)
     return torch.randint(1, T + 1, (batch,), generator=generator).to(device)
 
 
@@ -66,3 +60,14 @@ def simple_loss(
     if eps_theta.shape != eps.shape:
         raise ValueError(f"the model returned shape {tuple(eps_theta.shape)}; it must return the shape of x_t, {tuple(eps.shape)}")
     return torch.mean((eps - eps_theta) ** 2)
+
+
+@torch.no_grad()
+def loss_at(model: nn.Module, schedule: Schedule, x0: torch.Tensor, t: int, eps: torch.Tensor) -> torch.Tensor:
+    """Per-point squared errors ||eps - eps_theta(x_t, t)||^2 / D at one timestep t: x0, eps (B, D) -> (B,).
+
+    Their mean is L_simple restricted to t; returning them all lets a caller attach a standard error.
+    """
+    t_batch = torch.full((x0.shape[0],), t, dtype=torch.int64)
+    x_t = q_sample(schedule, x0, t_batch, eps)
+    return ((eps - model(x_t, t_batch)) ** 2).mean(dim=1)

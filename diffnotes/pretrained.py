@@ -7,7 +7,6 @@ only after their SHA-256 hash matches the one recorded here, and with ``torch.lo
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -15,9 +14,10 @@ import torch
 
 from diffnotes import schedules
 from diffnotes.data import load_mnist_5k
-from diffnotes.ddim import quality_table
-from diffnotes.quality import QualityReport
-from diffnotes.unet import UNet, UNetConfig
+from diffnotes.evaluation.quality import QualityReport
+from diffnotes.evaluation.table import quality_table
+from diffnotes.files import load_checked
+from diffnotes.nets.unet import UNet, UNetConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DIGITS_WEIGHTS = WEIGHTS_DIR / "ddpm_digits.pt"
@@ -32,7 +32,7 @@ DIGITS_T = 1000
 #: How the shipped model's quality is measured in its provenance and in the tests. ``n`` samples are drawn by the
 #: DDIM sampler with ``eta`` in ``steps`` steps (eta = 1 is ancestral sampling with the posterior variance on a
 #: subsequence of the timesteps) from noise seeded with ``seed``, and scored against the 5,000 training digits. The bar
-#: (:func:`diffnotes.quality.meets_bar`) is set on 1,000 samples.
+#: (:func:`diffnotes.evaluation.quality.meets_bar`) is set on 1,000 samples.
 QUALITY_PROTOCOL = {"n": 1000, "steps": 50, "eta": 1.0, "seed": 0}
 
 
@@ -41,25 +41,9 @@ def digits_schedule() -> schedules.Schedule:
     return schedules.linear(T=DIGITS_T)
 
 
-def sha256(path: Path) -> str:
-    """The SHA-256 hex digest of a file."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def load_weights(path: Path, expected_sha256: str) -> dict:
-    """Load a state dict after checking its hash; ``weights_only=True``, so no code in the file can run.
-
-    Raises:
-        FileNotFoundError: if the file is missing.
-        ValueError: if its hash differs from ``expected_sha256`` (altered, corrupted or replaced).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no weights at {path}; reinstall diffnotes, or train them: python -m diffnotes.train_digits")
-    digest = sha256(path)
-    if digest != expected_sha256:
-        raise ValueError(f"{path} has SHA-256 {digest[:16]}..., expected {expected_sha256[:16]}...: the file is altered or corrupted")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """The digit model's state dict, hash-checked and loaded safely by :func:`diffnotes.files.load_checked`."""
+    return load_checked(path, expected_sha256, "train them: python -m diffnotes.train_digits")
 
 
 def digits_model_available() -> bool:
@@ -99,8 +83,8 @@ def measure_quality(
     device: torch.device | str = "cpu",
 ) -> QualityReport:
     """Sample ``n`` digits from ``model`` with DDIM (``steps``, ``eta``) from noise seeded with ``seed`` and measure
-    them against the 5,000 training digits with :func:`diffnotes.quality.evaluate` (the protocol of
-    :data:`QUALITY_PROTOCOL`). Bad arguments get the errors of :func:`diffnotes.ddim.quality_table`.
+    them against the 5,000 training digits with :func:`diffnotes.evaluation.quality.evaluate` (the protocol of
+    :data:`QUALITY_PROTOCOL`). Bad arguments get the errors of :func:`diffnotes.evaluation.table.quality_table`.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ValueError(f"n must be an integer of at least 2 samples, got {n!r}")

@@ -138,3 +138,22 @@ def setup(seed: int = 0, profile: str | None = None, device: str | torch.device 
     chosen_device = get_device(device)
     generator = seed_everything(seed)
     return Runtime(profile=chosen_profile, device=chosen_device, seed=seed, generator=generator)
+
+
+class _NoProgress:
+    def update(self, n: int) -> None: ...
+
+    def set_postfix(self, **kwargs: object) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def progress_bar(total: int, initial: int = 0, enabled: bool = True, desc: str = "", unit: str = "it"):  # noqa: ANN201
+    """A plain-text tqdm bar (it reads the same in a terminal, a notebook and the rendered book), or a silent
+    stand-in with the same methods (``update``, ``set_postfix``, ``close``) when ``enabled`` is false."""
+    if not enabled:
+        return _NoProgress()
+    from tqdm import tqdm  # the text bar: tqdm.auto would want ipywidgets in a notebook
+
+    # At most about 20 refreshes: in a rendered notebook every refresh becomes a line of its own.
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, mininterval=1.0, miniters=max(1, total // 20))

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
+from diffnotes.checks import positive_int
+from diffnotes.gaussians import gaussian_kl
 from diffnotes.runtime import by_profile
 
 #: The schedule names that :func:`make_schedule` accepts.
@@ -42,9 +44,8 @@ LECTURE_BETA_T = 1e-2
 #: (beta_1, beta_T) of Stable Diffusion's quadratic ("scaled_linear") schedule (Rombach et al., 2022).
 STABLE_DIFFUSION_BETAS = (0.00085, 0.012)
 #: The name diffusers' ``DDPMScheduler(beta_schedule=...)`` gives each of the book's schedules.
-DIFFUSERS_NAMES: dict[str, str] = {
-    "linear": "linear", "quadratic": "scaled_linear", "sigmoid": "sigmoid", "cosine": "squaredcos_cap_v2",
-}
+DIFFUSERS_NAMES: dict[str, str] = dict(linear="linear", quadratic="scaled_linear", sigmoid="sigmoid",
+                                       cosine="squaredcos_cap_v2")
 
 
 @dataclass(frozen=True)
@@ -129,11 +130,6 @@ def check_timestep(t: torch.Tensor | int, T: int) -> torch.Tensor:  # noqa: N803
     return t_tensor.long()
 
 
-def _check_T(T: int) -> None:  # noqa: N802, N803
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be an integer >= 1, got {T!r}")
-
-
 def _check_beta_range(beta_1: float, beta_T: float) -> None:  # noqa: N803
     for name, value in (("beta_1", beta_1), ("beta_T", beta_T)):
         if not 0.0 < value < 1.0:
@@ -193,9 +189,9 @@ def linear(T: int = DEFAULT_T, beta_1: float = DEFAULT_BETA_1, beta_T: float = D
     :data:`LECTURE_BETA_T` = 1e-2. diffusers: ``beta_schedule="linear"``.
 
     Raises:
-        ValueError: if T is not an integer >= 1 or a beta lies outside (0, 1).
+        ValueError: if T is not a positive integer or a beta lies outside (0, 1).
     """
-    _check_T(T)
+    positive_int("T", T)
     _check_beta_range(beta_1, beta_T)
     return from_betas(beta_1 + _ramp(T) * (beta_T - beta_1), name="linear")
 
@@ -207,9 +203,9 @@ def quadratic(T: int = DEFAULT_T, beta_1: float = DEFAULT_BETA_1, beta_T: float 
     :data:`STABLE_DIFFUSION_BETAS`; diffusers calls it ``"scaled_linear"``.
 
     Raises:
-        ValueError: if T is not an integer >= 1 or a beta lies outside (0, 1).
+        ValueError: if T is not a positive integer or a beta lies outside (0, 1).
     """
-    _check_T(T)
+    positive_int("T", T)
     _check_beta_range(beta_1, beta_T)
     root = math.sqrt(beta_1) + _ramp(T) * (math.sqrt(beta_T) - math.sqrt(beta_1))
     return from_betas(root**2, name="quadratic")
@@ -228,9 +224,9 @@ def sigmoid(
     weight is 1/(1 + e^tau), not 0. With tau = 6 this is diffusers' ``"sigmoid"``, which fixes tau.
 
     Raises:
-        ValueError: if T is not an integer >= 1, a beta lies outside (0, 1), or tau <= 0.
+        ValueError: if T is not a positive integer, a beta lies outside (0, 1), or tau <= 0.
     """
-    _check_T(T)
+    positive_int("T", T)
     _check_beta_range(beta_1, beta_T)
     if not tau > 0:
         raise ValueError(f"tau must be > 0, got {tau!r}")
@@ -246,9 +242,9 @@ def cosine(T: int = DEFAULT_T, s: float = DEFAULT_COSINE_S, max_beta: float = DE
     for the defaults) keeps alpha_bar_T > 0. diffusers: ``"squaredcos_cap_v2"``, with s and the clip fixed.
 
     Raises:
-        ValueError: if T is not an integer >= 1, s < 0, or max_beta lies outside (0, 1).
+        ValueError: if T is not a positive integer, s < 0, or max_beta lies outside (0, 1).
     """
-    _check_T(T)
+    positive_int("T", T)
     if not s >= 0:
         raise ValueError(f"s must be >= 0, got {s!r}")
     if not 0.0 < max_beta < 1.0:
@@ -280,7 +276,7 @@ def prior_kl(schedule: Schedule, x0: torch.Tensor) -> torch.Tensor:
     ``x0`` is a (B, ...) batch of clean data; returns (B,), the KL divided by the dimension of one data point.
     """
     alpha_bar_T = schedule.alpha_bar[-1].to(x0)  # noqa: N806
-    per_dim = 0.5 * (alpha_bar_T * x0**2 - alpha_bar_T - torch.log1p(-alpha_bar_T))
+    per_dim = gaussian_kl(alpha_bar_T.sqrt() * x0, 1 - alpha_bar_T, torch.zeros(()).to(x0), torch.ones(()).to(x0))
     return per_dim.flatten(1).mean(dim=1)
 
 

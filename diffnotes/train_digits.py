@@ -20,13 +20,14 @@ from pathlib import Path
 import torch
 
 import diffnotes
+from diffnotes.checkpoints import read_checkpoint
 from diffnotes.data import load_mnist_5k
-from diffnotes.files import write_atomically, write_json
+from diffnotes.evaluation.quality import meets_bar
+from diffnotes.files import sha256, write_atomically, write_json
+from diffnotes.nets.unet import UNet
 from diffnotes.perfnotes import machine
-from diffnotes.pretrained import DIGITS_T, DIGITS_UNET, QUALITY_PROTOCOL, digits_schedule, measure_quality, sha256
-from diffnotes.quality import meets_bar
-from diffnotes.training import TrainConfig, read_checkpoint, train
-from diffnotes.unet import UNet
+from diffnotes.pretrained import DIGITS_T, DIGITS_UNET, QUALITY_PROTOCOL, digits_schedule, measure_quality
+from diffnotes.training import TrainConfig, train
 
 
 def train_digits(config: TrainConfig, checkpoint: Path, device: str | None = None) -> dict:

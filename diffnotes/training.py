@@ -1,32 +1,27 @@
-"""Training a DDPM: Algorithm 1 as one readable loop, with EMA weights and safe checkpoints (chapter "Training").
+"""Training a DDPM: Algorithm 1 as one readable loop, with EMA weights (chapter "Training").
 
-Nothing a reader trains is lost:
-
-- checkpoints are written atomically (to a temporary file in the same folder, flushed, then renamed over the old
-  one), so an interruption mid-write leaves the previous checkpoint intact;
-- they hold everything the loop needs to continue (model, EMA, optimiser, step, random-generator states, loss
-  history), so ``train(..., checkpoint=path)`` resumes where it stopped, and on a CPU a resumed run reproduces the
-  uninterrupted one exactly;
-- they are loaded with ``torch.load(weights_only=True)`` (no code runs from the file), and a corrupted or mismatched
-  file gets a clear error instead of a half-loaded model.
+:func:`train` runs :func:`train_step` on a tensor of examples (images, latents or 2-D points), with an optional
+condition per example (class labels or token embeddings) that reaches the model as ``cond``; checkpoints are in
+:mod:`diffnotes.checkpoints`. :func:`train_toy` is chapter 5's run of the same loop on 2-D toy data.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from diffnotes.files import write_atomically
+from diffnotes.checkpoints import load_checkpoint, save_checkpoint
+from diffnotes.checks import positive_int
+from diffnotes.nets.mlp import MLP, MLPConfig
 from diffnotes.objective import simple_loss
-from diffnotes.runtime import by_profile
-from diffnotes.schedules import Schedule
-
-CHECKPOINT_FORMAT = "diffnotes-checkpoint-v1"
+from diffnotes.runtime import by_profile, progress_bar
+from diffnotes.schedules import Schedule, make_schedule
+from diffnotes.toy import moons
 
 
 @dataclass(frozen=True)
@@ -44,6 +39,7 @@ class TrainConfig:
         checkpoint_every: steps between checkpoints (when a checkpoint path is given).
         log_every: steps between entries of the loss history.
         seed: seeds the data order, the timesteps and the noise.
+        cond_dropout: the share of examples whose condition is replaced by the null condition (for guidance).
     """
 
     steps: int = 10_000
@@ -56,13 +52,15 @@ class TrainConfig:
     checkpoint_every: int = 1_000
     log_every: int = 50
     seed: int = 0
+    cond_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            positive_int(name, getattr(self, name))
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+        if not 0.0 <= self.cond_dropout < 1.0:
+            raise ValueError(f"cond_dropout must lie in [0, 1), got {self.cond_dropout}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
 
@@ -123,18 +121,32 @@ def new_state(model: nn.Module, config: TrainConfig) -> TrainState:
     )
 
 
-def train_step(state: TrainState, images: torch.Tensor, schedule: Schedule, config: TrainConfig, device: torch.device) -> float:
-    """One step of Algorithm 1 on a random batch; returns the batch's loss."""
+def train_step(
+    state: TrainState,
+    images: torch.Tensor,
+    schedule: Schedule,
+    config: TrainConfig,
+    device: torch.device,
+    conditions: torch.Tensor | None = None,
+    null_condition: torch.Tensor | None = None,
+) -> float:
+    """One step of Algorithm 1 on a random batch; returns the batch's loss.
+
+    ``conditions`` (N, ...) holds one condition per example (a class label, or a sequence of token embeddings) and
+    reaches the model as ``cond``; with ``config.cond_dropout`` > 0, that share of the batch gets ``null_condition``
+    instead (classifier-free guidance's training, Ho and Salimans 2022).
+    """
     g = state.generator  # all randomness is drawn on the CPU from this generator, so a resumed run repeats exactly
     index = torch.randint(0, images.shape[0], (config.batch_size,), generator=g)
     x0 = images[index].to(device, non_blocking=True)
     t = torch.randint(1, schedule.T + 1, (config.batch_size,), generator=g).to(device)
     eps = torch.randn(x0.shape, generator=g).to(device)
+    cond = None if conditions is None else _drop(conditions[index], null_condition, config.cond_dropout, g).to(device)
     for group in state.optimizer.param_groups:
         group["lr"] = learning_rate(config, state.step)
     autocast = config.mixed_precision and device.type == "cuda"
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
-        loss = simple_loss(state.model, schedule, x0, t, eps)
+        loss = simple_loss(state.model, schedule, x0, t, eps, cond)
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(state.model.parameters(), config.grad_clip)
@@ -142,6 +154,14 @@ def train_step(state: TrainState, images: torch.Tensor, schedule: Schedule, conf
     ema_update(state.ema, state.model, ema_decay_at(config, state.step))
     state.step += 1
     return float(loss.detach())
+
+
+def _drop(cond: torch.Tensor, null: torch.Tensor | None, p: float, g: torch.Generator) -> torch.Tensor:
+    """``cond`` with each row replaced by ``null`` with probability ``p`` (no random draw when p = 0)."""
+    if p == 0.0:
+        return cond
+    dropped = torch.rand(cond.shape[0], generator=g) < p
+    return torch.where(dropped.reshape(-1, *([1] * (cond.dim() - 1))), null.to(cond).expand_as(cond), cond)
 
 
 def train(
@@ -153,6 +173,8 @@ def train(
     checkpoint: str | Path | None = None,
     callback: Callable[[TrainState], None] | None = None,
     progress: bool = True,
+    conditions: torch.Tensor | None = None,
+    null_condition: torch.Tensor | None = None,
 ) -> TrainState:
     """Train ``model`` on ``images`` (N, C, H, W) with Algorithm 1 for ``config.steps`` steps.
 
@@ -160,7 +182,11 @@ def train(
     written there every ``config.checkpoint_every`` steps and at the end. ``callback(state)`` runs every
     ``config.log_every`` steps (to draw samples or a loss curve). Returns the final state; ``state.ema`` is the
     model to sample with.
+
+    Examples may be images, latents or points of any shape (N, ...). ``conditions`` gives one condition per example
+    (N,) labels or (N, L, D) tokens, passed to the model as ``cond``; see :func:`train_step` for ``null_condition``.
     """
+    _check_conditions(images, conditions, null_condition, config)
     device = torch.device(device)
     model.to(device)
     schedule = schedule.to(device=device, dtype=torch.float32)
@@ -168,10 +194,10 @@ def train(
     if checkpoint is not None and Path(checkpoint).exists():
         load_checkpoint(checkpoint, state, config)
     model.train()
-    bar = _progress(config.steps, state.step, progress)
+    bar = progress_bar(config.steps, state.step, progress, desc="training", unit="step")
     running = []
     while state.step < config.steps:
-        running.append(train_step(state, images, schedule, config, device))
+        running.append(train_step(state, images, schedule, config, device, conditions, null_condition))
         bar.update(1)
         if state.step % config.log_every == 0:
             state.history["step"].append(state.step)
@@ -187,94 +213,74 @@ def train(
     return state
 
 
-class _NoProgress:
-    def update(self, n: int) -> None: ...
-
-    def set_postfix(self, **kwargs: object) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def _progress(total: int, initial: int, enabled: bool):  # noqa: ANN202 - a tqdm bar or a silent stand-in
-    """A plain-text tqdm bar (it reads the same in a terminal, a notebook and the rendered book), or nothing."""
-    if not enabled:
-        return _NoProgress()
-    from tqdm import tqdm  # the text bar: tqdm.auto would want ipywidgets in a notebook
-
-    # At most about 20 refreshes: in a rendered notebook every refresh becomes a line of its own.
-    return tqdm(total=total, initial=initial, desc="training", unit="step", mininterval=1.0, miniters=max(1, total // 20))
+def _check_conditions(
+    images: torch.Tensor, conditions: torch.Tensor | None, null: torch.Tensor | None, config: TrainConfig
+) -> None:
+    if conditions is not None and conditions.shape[0] != images.shape[0]:
+        raise ValueError(f"conditions must hold one condition per example, ({images.shape[0]}, ...); "
+                         f"got shape {tuple(conditions.shape)}")
+    if config.cond_dropout > 0 and (conditions is None or null is None):
+        raise ValueError("cond_dropout > 0 needs conditions and a null_condition to replace them with")
+    if null is not None and conditions is not None and tuple(null.shape) not in ((), tuple(conditions.shape[1:])):
+        raise ValueError(f"null_condition must have the shape of one condition, {tuple(conditions.shape[1:])}; "
+                         f"got {tuple(null.shape)}")
 
 
-def save_checkpoint(path: str | Path, state: TrainState, config: TrainConfig) -> None:
-    """Write a checkpoint atomically (:func:`diffnotes.files.write_atomically`): all of it, or nothing."""
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "model_config": _model_config(state.model),
-        "train_config": asdict(config),
-        "step": state.step,
-        "model": state.model.state_dict(),
-        "ema": state.ema.state_dict(),
-        "optimizer": state.optimizer.state_dict(),
-        "generator": state.generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "history": state.history,
-    }
-    write_atomically(path, lambda f: torch.save(payload, f))
+@dataclass(frozen=True)
+class ToyTrainConfig:
+    """The chapter's run: the cosine schedule with T steps, an MLP, ``n_data`` training points, the loop's settings.
 
-
-def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint file safely (``weights_only=True``) and check that it is a diffnotes checkpoint.
-
-    Raises:
-        FileNotFoundError: if there is no file at ``path``.
-        ValueError: if the file is corrupted, truncated, or not a diffnotes checkpoint.
+    Attributes:
+        T: diffusion steps (the cosine schedule of Nichol and Dhariwal).
+        hidden: the MLP's width.
+        n_data: size of the fixed training set of two-moons points.
+        steps, batch_size, lr, ema_decay: the training loop's (see :class:`diffnotes.training.TrainConfig`).
+        n_eval: points for evaluating the losses and for sampling.
+        seed: seeds the training set, the initial weights and the loop.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - torch raises several kinds for a damaged file
-        # torch's unpickling message runs to many lines and suggests weights_only=False: keep the line that says
-        # what was refused (torch's "WeightsUnpickler error: ..."), else the first line.
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [""]
-        refused = [line.split("WeightsUnpickler error:", 1)[1].strip() for line in lines if "WeightsUnpickler error:" in line]
-        reason = refused[0] if refused else lines[0]
-        raise ValueError(f"checkpoint {path} is corrupted or not a PyTorch file ({type(error).__name__}: {reason})") from error
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a diffnotes checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-    return payload
 
+    T: int = 100
+    hidden: int = 128
+    n_data: int = 20_000
+    steps: int = 10_000
+    batch_size: int = 1024
+    lr: float = 3e-3
+    ema_decay: float = 0.995
+    n_eval: int = 10_000
+    seed: int = 0
 
-def load_checkpoint(path: str | Path, state: TrainState, config: TrainConfig) -> None:
-    """Restore ``state`` from a checkpoint written by :func:`save_checkpoint` for the same model and config.
+    @classmethod
+    def for_profile(cls, profile: str | None = None) -> ToyTrainConfig:
+        """Quick: seconds on a laptop CPU (a narrower MLP, 1,500 steps); full: a few minutes (10,000 steps)."""
+        quick = cls(hidden=64, steps=1_500, batch_size=512, lr=5e-3, ema_decay=0.99, n_eval=2_000)
+        return by_profile(quick=quick, full=cls(), profile=profile)
 
-    Raises:
-        ValueError: if the checkpoint is damaged, or was written for another model shape or training config
-            (the message names the fields that differ).
-    """
-    payload = read_checkpoint(path)
-    model_config = _model_config(state.model)
-    if payload["model_config"] != model_config:
-        raise ValueError(f"checkpoint {path} is for a model with config {payload['model_config']}, not {model_config}")
-    ours = asdict(config)
-    differ = sorted(k for k in ours if k != "steps" and payload["train_config"].get(k) != ours[k])
-    if differ:
-        theirs = ", ".join(f"{k}={payload['train_config'].get(k)!r}" for k in differ)
-        raise ValueError(
-            f"checkpoint {path} was trained with other settings ({theirs}); resume with the same config,"
-            " or start a new checkpoint file"
+    def schedule(self) -> Schedule:
+        """The cosine schedule with T steps."""
+        return make_schedule("cosine", self.T)
+
+    def model_config(self, **overrides: int) -> MLPConfig:
+        """The MLP's shape for this run, with optional changes (e.g. ``emb_dim=0``)."""
+        return replace(MLPConfig(T=self.T, hidden=self.hidden), **overrides)
+
+    def loop_config(self) -> TrainConfig:
+        """The settings of :func:`diffnotes.training.train`: a short warm-up, a constant lr, a log every 10 steps."""
+        return TrainConfig(
+            steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup_steps=100, ema_decay=self.ema_decay,
+            mixed_precision=False, checkpoint_every=self.steps, log_every=10, seed=self.seed,
         )
-    state.model.load_state_dict(payload["model"])
-    state.ema.load_state_dict(payload["ema"])
-    state.optimizer.load_state_dict(payload["optimizer"])
-    state.generator.set_state(payload["generator"])
-    torch.set_rng_state(payload["torch_rng"])
-    state.step = int(payload["step"])
-    state.history = {k: list(v) for k, v in payload["history"].items()}
 
 
-def _model_config(model: nn.Module) -> dict:
-    config = getattr(model, "config", None)
-    return asdict(config) if config is not None and hasattr(config, "__dataclass_fields__") else {"class": type(model).__name__}
+def train_toy(config: ToyTrainConfig, model_config: MLPConfig | None = None) -> TrainState:
+    """Train an :class:`MLP` on two moons with Algorithm 1 (:func:`diffnotes.training.train`), on the CPU.
 
+    Returns the loop's state: ``state.ema`` is the model to use, ``state.history`` the loss curve.
+    """
+    model_config = model_config or config.model_config()
+    if model_config.T != config.T:
+        raise ValueError(f"model_config.T={model_config.T} must equal config.T={config.T}")
+    data = moons(config.n_data, torch.Generator().manual_seed(config.seed))
+    with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed alone, not on earlier draws
+        torch.manual_seed(config.seed)
+        model = MLP(model_config)
+    return train(model, data, config.schedule(), config.loop_config(), device="cpu", progress=False)

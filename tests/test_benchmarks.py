@@ -44,14 +44,15 @@ def test_notebook_times_writes_a_record(tmp_path, monkeypatch):
 
 
 def test_ddim_table_writes_a_record(tmp_path, monkeypatch):
-    from diffnotes import ddim, pretrained
+    from diffnotes import pretrained
+    from diffnotes.evaluation import table
 
     if not pretrained.digits_model_available():
         pytest.fail("the DDIM table benchmark needs the shipped digit model")
     args = ["--device", "cpu", "--n", "4", "--steps", "1", "2", "--etas", "0", "1", "--out", str(tmp_path / "d.json")]
     run_script("ddim_table.py", args, monkeypatch)
     (record,) = perfnotes.load_records("ddim_table", tmp_path)
-    cells = [ddim.cell_from_dict(c) for c in record["results"]["cells"]]
+    cells = [table.cell_from_dict(c) for c in record["results"]["cells"]]
     assert [(c.steps, c.eta) for c in cells] == [(1, 0.0), (2, 0.0), (1, 1.0), (2, 1.0)]
     assert record["results"]["model_sha256"] == pretrained.DIGITS_SHA256
 

@@ -12,16 +12,16 @@ import math
 
 import pytest
 import torch
+from conftest import gen
 
-from diffnotes import bound, posterior, schedules, toy
-from diffnotes.sampling import mu_theta, posterior_variance
+from diffnotes import gaussians, mixtures, posterior_grid, schedules
+from diffnotes.evaluation import bound, exact_bound, likelihood
+from diffnotes.nets import exact as exact_eps
+from diffnotes.posterior import mu_theta, posterior_variance
 
 LINEAR = schedules.linear()  # T = 1000, Ho et al. (2020)
 M, S2 = 0.5, 0.25  # the Gaussian data N(M, S2) of the chapter
 
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def randn(g: torch.Generator, *shape: int) -> torch.Tensor:
@@ -34,9 +34,9 @@ def within_5_se(samples: torch.Tensor, exact: torch.Tensor | float) -> bool:
 
 
 def gaussian_setup(schedule: schedules.Schedule, sigma: str, m: float = M, s2: float = S2):
-    g, h = bound.optimal_eps_gaussian(schedule, m, s2)
+    g, h = exact_eps.optimal_eps_gaussian(schedule, m, s2)
     var = bound.reverse_variance(schedule, sigma)
-    return g, h, var, bound.gaussian_bound_terms(schedule, m, s2, var, g, h)
+    return g, h, var, exact_bound.gaussian_bound_terms(schedule, m, s2, var, g, h)
 
 
 # --- the KL divergence between Gaussians (book eq. ch11-eq-kl) ------------------------------------------------
@@ -48,7 +48,7 @@ def test_gaussian_kl_matches_torch_distributions_on_random_parameters():
     var1, var2 = torch.exp(4 * randn(g, 1000)), torch.exp(4 * randn(g, 1000))  # variances from about 1e-5 to 1e5
     normal = torch.distributions.Normal
     theirs = torch.distributions.kl_divergence(normal(mean1, var1.sqrt()), normal(mean2, var2.sqrt()))
-    assert torch.allclose(bound.gaussian_kl(mean1, var1, mean2, var2), theirs, rtol=1e-9, atol=1e-12)
+    assert torch.allclose(gaussians.gaussian_kl(mean1, var1, mean2, var2), theirs, rtol=1e-9, atol=1e-12)
 
 
 def test_gaussian_kl_is_never_negative_and_zero_only_for_equal_gaussians():
@@ -59,9 +59,9 @@ def test_gaussian_kl_is_never_negative_and_zero_only_for_equal_gaussians():
     near = torch.rand(100_000, generator=g) < 0.5
     mean2 = torch.where(near, mean1 + tiny * randn(g, 100_000), randn(g, 100_000))
     var2 = torch.where(near, var1 * (1 + tiny), torch.exp(3 * randn(g, 100_000)))
-    kl = bound.gaussian_kl(mean1, var1, mean2, var2)
+    kl = gaussians.gaussian_kl(mean1, var1, mean2, var2)
     assert bool((kl >= 0).all())
-    assert bool((bound.gaussian_kl(mean1, var1, mean1, var1) == 0).all())
+    assert bool((gaussians.gaussian_kl(mean1, var1, mean1, var1) == 0).all())
     assert bool((kl[~near] > 0).all())
 
 
@@ -73,7 +73,7 @@ def test_gaussian_kl_matches_monte_carlo(mean1, var1, mean2, var2):
     x = mean1 + math.sqrt(var1) * torch.randn(n, generator=gen(2), dtype=torch.float64)
     normal = torch.distributions.Normal
     log_ratio = normal(mean1, math.sqrt(var1)).log_prob(x) - normal(mean2, math.sqrt(var2)).log_prob(x)
-    exact = bound.gaussian_kl(torch.tensor(mean1), torch.tensor(var1), torch.tensor(mean2), torch.tensor(var2))
+    exact = gaussians.gaussian_kl(torch.tensor(mean1), torch.tensor(var1), torch.tensor(mean2), torch.tensor(var2))
     assert within_5_se(log_ratio, exact)
 
 
@@ -84,7 +84,7 @@ def test_gaussian_kl_sums_over_coordinates_of_a_diagonal_gaussian():
     p = torch.distributions.MultivariateNormal(mean1, torch.diag(var1))
     q = torch.distributions.MultivariateNormal(mean2, torch.diag(var2))
     theirs = float(torch.distributions.kl_divergence(p, q))
-    assert float(bound.gaussian_kl(mean1, var1, mean2, var2).sum()) == pytest.approx(theirs, rel=1e-10)
+    assert float(gaussians.gaussian_kl(mean1, var1, mean2, var2).sum()) == pytest.approx(theirs, rel=1e-10)
 
 
 # --- the weights lambda_t and the choices of sigma_t^2 ----------------------------------------------------------
@@ -141,10 +141,10 @@ def test_linear_in_time_is_close_to_hos_linear_schedule_and_refines_one_process(
 def test_optimal_predictor_is_the_conditional_mean_of_the_noise():
     # eps* = -sqrt(1 - alpha_bar_t) x score of q(x_t), with the exact score of chapter 10, at every t.
     s = LINEAR
-    g, h = bound.optimal_eps_gaussian(s, M, S2)
+    g, h = exact_eps.optimal_eps_gaussian(s, M, S2)
     x = torch.linspace(-3, 3, 7, dtype=torch.float64)
     for t in (1, 10, 300, 1000):
-        score = posterior.gaussian_data_score(s, x, t, M, S2)
+        score = posterior_grid.gaussian_data_score(s, x, t, M, S2)
         assert torch.allclose(g[t] * x + h[t], -(1 - s.alpha_bar[t]).sqrt() * score, atol=1e-12)
     # and a Monte Carlo regression of eps on x_t recovers the slope g_t (standard error sd_resid / (sd_x sqrt(n)))
     n, t = 200_000, 300
@@ -161,12 +161,12 @@ def test_optimal_predictor_is_the_conditional_mean_of_the_noise():
 @pytest.mark.parametrize("predictor", ["optimal", "other"])
 def test_every_closed_form_term_matches_monte_carlo(make, sigma, predictor):
     s, n = make(10), 20_000
-    g, h = bound.optimal_eps_gaussian(s, M, S2)
+    g, h = exact_eps.optimal_eps_gaussian(s, M, S2)
     if predictor == "other":  # any linear predictor has closed-form terms, not only the optimal one
         g, h = 0.7 * g + 0.1, h - 0.2
     var = bound.reverse_variance(s, sigma)
-    exact = bound.gaussian_bound_terms(s, M, S2, var, g, h)
-    model = bound.linear_eps(g, h)
+    exact = exact_bound.gaussian_bound_terms(s, M, S2, var, g, h)
+    model = exact_eps.linear_eps(g, h)
     x0 = M + math.sqrt(S2) * torch.randn(n, 1, generator=gen(10), dtype=torch.float64)
     for t in range(2, s.T + 1):
         eps = torch.randn(n, 1, generator=gen(100 + t), dtype=torch.float64)
@@ -178,15 +178,15 @@ def test_every_closed_form_term_matches_monte_carlo(make, sigma, predictor):
 
 def test_mse_of_the_optimal_predictor_is_the_conditional_variance_and_is_minimal():
     s = LINEAR
-    g, h = bound.optimal_eps_gaussian(s, M, S2)
+    g, h = exact_eps.optimal_eps_gaussian(s, M, S2)
     var = bound.reverse_variance(s, "posterior")
     lam = bound.vlb_weight(s, var)
-    terms = bound.gaussian_bound_terms(s, M, S2, var, g, h)
+    terms = exact_bound.gaussian_bound_terms(s, M, S2, var, g, h)
     t = torch.arange(2, s.T + 1)
     ab = s.alpha_bar[t]
     assert torch.allclose(terms[t - 1], lam[t] * ab * S2 / (ab * S2 + 1 - ab), rtol=1e-9)  # r = 1: no variance term
     for dg, dh in ((0.01, 0.0), (-0.01, 0.0), (0.0, 0.01), (0.0, -0.01)):
-        other = bound.gaussian_bound_terms(s, M, S2, var, g + dg, h + dh)
+        other = exact_bound.gaussian_bound_terms(s, M, S2, var, g + dg, h + dh)
         assert bool((other[:-1] > terms[:-1]).all())  # every term but L_T (which has no parameters) gets worse
 
 
@@ -194,16 +194,16 @@ def test_terms_add_up_to_the_path_definition_of_the_bound():
     # The decomposition against chapter 9's estimate of E_q[-log p_theta(x_{0:T}) + log q(x_{1:T} | x_0)] along paths.
     s, n = bound.linear_in_time(10), 100_000
     g, h, var, terms = gaussian_setup(s, "beta")
-    reverse = bound.gaussian_reverse(s, var, g, h)
+    reverse = exact_bound.gaussian_reverse(s, var, g, h)
     x0 = M + math.sqrt(S2) * torch.randn(n, generator=gen(12), dtype=torch.float64)
-    assert within_5_se(posterior.bound_samples(s, reverse, x0, gen(13)), terms.sum())
+    assert within_5_se(likelihood.bound_samples(s, reverse, x0, gen(13)), terms.sum())
 
 
 def test_linear_model_marginal_matches_ancestral_samples():
     s, n = bound.linear_in_time(100), 100_000
     g, h, var, _ = gaussian_setup(s, "posterior")
-    mean, var0 = posterior.reverse_marginal(bound.gaussian_reverse(s, var, g, h))
-    model, x = bound.linear_eps(g, h), torch.randn(n, 1, generator=gen(14), dtype=torch.float64)
+    mean, var0 = likelihood.reverse_marginal(exact_bound.gaussian_reverse(s, var, g, h))
+    model, x = exact_eps.linear_eps(g, h), torch.randn(n, 1, generator=gen(14), dtype=torch.float64)
     for t in range(s.T, 0, -1):  # Algorithm 2 with the model's own sigma_t at every step, t = 1 included
         x = mu_theta(s, x, t, model(x, torch.full((n,), t))) + var[t].sqrt() * randn(gen(15 + t), n, 1)
     assert within_5_se(x, mean)
@@ -212,12 +212,12 @@ def test_linear_model_marginal_matches_ancestral_samples():
 
 @pytest.mark.parametrize("make", [bound.linear_in_time, schedules.cosine], ids=["linear-in-time", "cosine"])
 def test_bound_is_above_the_model_nll_above_the_entropy_and_the_gap_shrinks_with_T(make):  # noqa: N802
-    entropy, gaps = bound.gaussian_entropy(S2), []
+    entropy, gaps = exact_bound.gaussian_entropy(S2), []
     for T in (10, 100, 1000, 4000):  # noqa: N806
         s = make(T)
         for sigma in ("beta", "posterior"):
             g, h, var, terms = gaussian_setup(s, sigma)
-            nll = bound.gaussian_model_nll(bound.gaussian_reverse(s, var, g, h), M, S2)
+            nll = exact_bound.gaussian_model_nll(exact_bound.gaussian_reverse(s, var, g, h), M, S2)
             assert float(terms.sum()) > nll > entropy
             if sigma == "beta":
                 gaps.append(float(terms.sum()) - nll)
@@ -230,9 +230,9 @@ def test_bound_is_exact_for_standard_normal_data_with_sigma_beta():
     for T in (10, 1000):  # noqa: N806
         s = bound.linear_in_time(T)
         g, h, var, terms = gaussian_setup(s, "beta", 0.0, 1.0)
-        nll = bound.gaussian_model_nll(bound.gaussian_reverse(s, var, g, h), 0.0, 1.0)
-        assert float(terms.sum()) == pytest.approx(bound.gaussian_entropy(1.0), abs=1e-10)
-        assert nll == pytest.approx(bound.gaussian_entropy(1.0), abs=1e-10)
+        nll = exact_bound.gaussian_model_nll(exact_bound.gaussian_reverse(s, var, g, h), 0.0, 1.0)
+        assert float(terms.sum()) == pytest.approx(exact_bound.gaussian_entropy(1.0), abs=1e-10)
+        assert nll == pytest.approx(exact_bound.gaussian_entropy(1.0), abs=1e-10)
 
 
 def test_true_reverse_variance_lies_between_the_two_choices():
@@ -240,7 +240,7 @@ def test_true_reverse_variance_lies_between_the_two_choices():
     # [beta-tilde_t, beta_t], the ends reached for a point mass (s2 = 0) and for s2 = 1.
     t = torch.arange(2, LINEAR.T + 1)
     for s2 in (1e-12, 0.25, 1.0):
-        true_var = posterior.true_reverse_gaussian(LINEAR, M, s2).var[t]
+        true_var = likelihood.true_reverse_gaussian(LINEAR, M, s2).var[t]
         ab = LINEAR.alpha_bar
         v = ab * s2 + 1 - ab
         assert torch.allclose(true_var, LINEAR.beta[t] * v[t - 1] / v[t], rtol=1e-9)
@@ -252,38 +252,38 @@ def test_true_reverse_variance_lies_between_the_two_choices():
 
 
 def test_mixture_predictor_is_minus_scaled_score_and_reduces_to_the_gaussian_one():
-    s, mixture = LINEAR, toy.example_mixture_1d()
-    model = bound.mixture_eps(mixture, s)
+    s, mixture = LINEAR, mixtures.example_mixture_1d()
+    model = exact_eps.mixture_eps(mixture, s)
     for t in (1, 50, 400):
         x = torch.linspace(-3, 3, 13, dtype=torch.float64).reshape(-1, 1).requires_grad_(True)
         (score,) = torch.autograd.grad(mixture.diffuse(s, t).log_prob(x).sum(), x)
         eps = model(x.detach(), torch.full((13,), t))
         assert torch.allclose(eps, -(1 - s.alpha_bar[t]).sqrt() * score, atol=1e-10)
-    single = toy.GaussianMixture.in_1d([1.0], [M], [S2])
-    g, h = bound.optimal_eps_gaussian(s, M, S2)
+    single = mixtures.GaussianMixture.in_1d([1.0], [M], [S2])
+    g, h = exact_eps.optimal_eps_gaussian(s, M, S2)
     x, t = torch.linspace(-2, 2, 5, dtype=torch.float64).reshape(-1, 1), torch.tensor([1, 10, 100, 500, 1000])
-    assert torch.allclose(bound.mixture_eps(single, s)(x, t), bound.linear_eps(g, h)(x, t), atol=1e-12)
+    assert torch.allclose(exact_eps.mixture_eps(single, s)(x, t), exact_eps.linear_eps(g, h)(x, t), atol=1e-12)
 
 
 def test_mixture_terms_match_monte_carlo_and_the_gaussian_closed_form():
-    s, n, mixture = bound.linear_in_time(10), 20_000, toy.example_mixture_1d()
+    s, n, mixture = bound.linear_in_time(10), 20_000, mixtures.example_mixture_1d()
     var = bound.reverse_variance(s, "beta")
-    exact = bound.mixture_bound_terms(mixture, s, var, 401)
+    exact = exact_bound.mixture_bound_terms(mixture, s, var, 401)
     x0 = mixture.sample(n, gen(16))
-    estimate = bound.estimate_bound(bound.mixture_eps(mixture, s), s, x0, gen(17), "beta", "gaussian")
+    estimate = bound.estimate_bound(exact_eps.mixture_eps(mixture, s), s, x0, gen(17), "beta", "gaussian")
     for k in range(s.T - 1):
         assert within_5_se(estimate.terms[:, k], exact[k + 1]), k
     assert within_5_se(estimate.decoder, exact[0])
     assert within_5_se(estimate.total, exact.sum())
-    single = toy.GaussianMixture.in_1d([1.0], [M], [S2])
-    assert torch.allclose(bound.mixture_bound_terms(single, s, var, 401), gaussian_setup(s, "beta")[3], rtol=1e-9)
+    single = mixtures.GaussianMixture.in_1d([1.0], [M], [S2])
+    assert torch.allclose(exact_bound.mixture_bound_terms(single, s, var, 401), gaussian_setup(s, "beta")[3], rtol=1e-9)
 
 
 def test_mixture_bound_is_above_the_entropy_and_closes_in_on_it():
-    mixture = toy.example_mixture_1d()
-    entropy = bound.mixture_entropy(mixture, 401)
-    assert entropy == pytest.approx(bound.mixture_entropy(mixture, 2001), abs=1e-9)
-    gaps = [float(bound.mixture_bound_terms(mixture, s, bound.reverse_variance(s, "beta"), 401).sum()) - entropy
+    mixture = mixtures.example_mixture_1d()
+    entropy = exact_bound.mixture_entropy(mixture, 401)
+    assert entropy == pytest.approx(exact_bound.mixture_entropy(mixture, 2001), abs=1e-9)
+    gaps = [float(exact_bound.mixture_bound_terms(mixture, s, bound.reverse_variance(s, "beta"), 401).sum()) - entropy
             for s in (bound.linear_in_time(T) for T in (10, 100, 1000))]
     assert gaps[0] > gaps[1] > gaps[2] > 0 and gaps[2] < 0.01
 
@@ -326,7 +326,7 @@ def test_stratified_estimate_with_every_t_is_the_full_sum_and_is_unbiased_with_f
     s, n = bound.linear_in_time(100), 4000
     g, h, var, exact = gaussian_setup(s, "beta")
     x0 = M + math.sqrt(S2) * torch.randn(n, 1, generator=gen(18), dtype=torch.float64)
-    coarse = bound.estimate_bound(bound.linear_eps(g, h), s, x0, gen(19), "beta", "gaussian", n_timesteps=7)
+    coarse = bound.estimate_bound(exact_eps.linear_eps(g, h), s, x0, gen(19), "beta", "gaussian", n_timesteps=7)
     assert within_5_se(coarse.total, exact.sum())
 
 
@@ -339,14 +339,14 @@ def test_bits_per_dim_of_the_zero_predictor_is_finite_and_above_the_optimal_pred
     s, sd = schedules.cosine(200), 0.3
     x0 = quantised_gaussian_images(64, 16, sd, seed=20)
     zero = bound.bits_per_dim(lambda x_t, t, c=None: torch.zeros_like(x_t), s, x0, gen(21), n_timesteps=40)
-    g, h = bound.optimal_eps_gaussian(s, 0.0, sd**2)
-    best = bound.bits_per_dim(bound.linear_eps(g, h), s, x0, gen(21), n_timesteps=40)
+    g, h = exact_eps.optimal_eps_gaussian(s, 0.0, sd**2)
+    best = bound.bits_per_dim(exact_eps.linear_eps(g, h), s, x0, gen(21), n_timesteps=40)
     assert bool(torch.isfinite(zero.total).all() and torch.isfinite(best.total).all())
     assert float(zero.total.mean()) > float(best.total.mean()) + 1.0
     # bits/dim of continuous data N(0, sd^2) on bins of width 2/255: about (entropy + log(255/2)) / log 2 = 5.26
-    reference = (bound.gaussian_entropy(sd**2) + math.log(127.5)) / math.log(2)
+    reference = (exact_bound.gaussian_entropy(sd**2) + math.log(127.5)) / math.log(2)
     assert reference < float(best.total.mean()) < reference + 0.5
-    nats = bound.estimate_bound(bound.linear_eps(g, h), s, x0, gen(21), n_timesteps=40)
+    nats = bound.estimate_bound(exact_eps.linear_eps(g, h), s, x0, gen(21), n_timesteps=40)
     assert torch.allclose(best.total, nats.total / (16 * math.log(2)))
 
 
@@ -377,9 +377,9 @@ def test_bad_input_raises_value_error_naming_the_argument():
     zero = lambda x_t, t, c=None: torch.zeros_like(x_t)  # noqa: E731
     t_ok = torch.tensor([2, 3, 4, 5])
     cases = [
-        (lambda: bound.gaussian_kl(one, torch.tensor(0.0), one, one), "var1"),
-        (lambda: bound.gaussian_kl(one, one, one, torch.tensor([1.0, -1.0])), "var2"),
-        (lambda: bound.gaussian_kl(torch.zeros(3), one, torch.zeros(4), one), "broadcast"),
+        (lambda: gaussians.gaussian_kl(one, torch.tensor(0.0), one, one), "var1"),
+        (lambda: gaussians.gaussian_kl(one, one, one, torch.tensor([1.0, -1.0])), "var2"),
+        (lambda: gaussians.gaussian_kl(torch.zeros(3), one, torch.zeros(4), one), "broadcast"),
         (lambda: bound.reverse_variance(s, "learned"), "sigma"),
         (lambda: bound.reverse_variance(schedules.linear(T=1), "posterior"), "T >= 2"),
         (lambda: bound.vlb_weight(s, var[:-1]), "var"),
@@ -397,16 +397,16 @@ def test_bad_input_raises_value_error_naming_the_argument():
         (lambda: bound.estimate_bound(zero, s, x0, gen(0), n_timesteps=1000), "n_timesteps"),
         (lambda: bound.estimate_bound(zero, s, x0, gen(0), n_timesteps=0), "n_timesteps"),
         (lambda: bound.estimate_bound(zero, s, x0, gen(0), sigma="small"), "sigma"),
-        (lambda: bound.optimal_eps_gaussian(s, 0.0, -1.0), "s2"),
-        (lambda: bound.optimal_eps_gaussian(s, torch.zeros(3), torch.ones(2)), "s2"),
-        (lambda: bound.linear_eps(torch.zeros(3), torch.zeros(4)), "h"),
-        (lambda: bound.gaussian_bound_terms(s, 0.0, 0.0, var, *bound.optimal_eps_gaussian(s, 0.0, 1.0)), "s2"),
-        (lambda: bound.gaussian_bound_terms(s, 0.0, 1.0, var, torch.zeros(5), torch.zeros(5)), "g and h"),
+        (lambda: exact_eps.optimal_eps_gaussian(s, 0.0, -1.0), "s2"),
+        (lambda: exact_eps.optimal_eps_gaussian(s, torch.zeros(3), torch.ones(2)), "s2"),
+        (lambda: exact_eps.linear_eps(torch.zeros(3), torch.zeros(4)), "h"),
+        (lambda: exact_bound.gaussian_bound_terms(s, 0.0, 0.0, var, *exact_eps.optimal_eps_gaussian(s, 0.0, 1.0)), "s2"),
+        (lambda: exact_bound.gaussian_bound_terms(s, 0.0, 1.0, var, torch.zeros(5), torch.zeros(5)), "g and h"),
         (lambda: bound.terms_from_mse(s, var, torch.zeros(5), 1.0), "mse"),
-        (lambda: bound.gaussian_entropy(0.0), "s2"),
+        (lambda: exact_bound.gaussian_entropy(0.0), "s2"),
         (lambda: bound.linear_in_time(0), "T"),
-        (lambda: bound.mixture_eps(toy.example_mixture_2d(), s), "mixture"),
-        (lambda: bound.mixture_bound_terms(toy.example_mixture_2d(), s, var, 401), "mixture"),
+        (lambda: exact_eps.mixture_eps(mixtures.example_mixture_2d(), s), "mixture"),
+        (lambda: exact_bound.mixture_bound_terms(mixtures.example_mixture_2d(), s, var, 401), "mixture"),
     ]
     for call, name in cases:
         with pytest.raises(ValueError, match=name):

@@ -4,18 +4,15 @@ import math
 
 import pytest
 import torch
+from conftest import ScaledInput
 
-from diffnotes import ddim, schedules
+from diffnotes import schedules
+from diffnotes.evaluation import table
 from diffnotes.forward import q_sample
-from diffnotes.sampling import ddpm_sample, ddpm_step, posterior_variance, predict_x0
-
-
-class ScaledInput(torch.nn.Module):
-    """diffusers' dummy model eps(x, i) = x i / (i + 1) at its timestep i, which is the book's t - 1."""
-
-    def forward(self, x_t, t, cond=None):
-        i = (t - 1).to(x_t).reshape(-1, *([1] * (x_t.dim() - 1)))
-        return x_t * i / (i + 1)
+from diffnotes.nets import exact as exact_eps
+from diffnotes.posterior import posterior_variance, predict_x0
+from diffnotes.samplers import ddim, timesteps
+from diffnotes.samplers.ddpm import ddpm_sample, ddpm_step
 
 
 def sample_deter():
@@ -39,12 +36,12 @@ def gaussian_oracle(schedule, mean, var):
 
 def test_paper_spacings_end_at_T_and_increase_for_every_S():
     T = 1000
-    assert ddim.subsequence(T, 10, "linear").tolist() == list(range(100, 1001, 100))
-    assert ddim.subsequence(T, 10, "quadratic").tolist() == [10, 40, 90, 160, 250, 360, 490, 640, 810, 1000]
-    assert ddim.subsequence(T, T, "linear").tolist() == list(range(1, T + 1))
+    assert timesteps.subsequence(T, 10, "linear").tolist() == list(range(100, 1001, 100))
+    assert timesteps.subsequence(T, 10, "quadratic").tolist() == [10, 40, 90, 160, 250, 360, 490, 640, 810, 1000]
+    assert timesteps.subsequence(T, T, "linear").tolist() == list(range(1, T + 1))
     for spacing in ("linear", "quadratic"):
         for S in range(1, T + 1):
-            tau = ddim.subsequence(T, S, spacing)
+            tau = timesteps.subsequence(T, S, spacing)
             assert len(tau) == S and int(tau[0]) >= 1 and int(tau[-1]) == T and bool((tau.diff() > 0).all())
 
 
@@ -54,18 +51,18 @@ def test_diffusers_spacings_are_its_timesteps_plus_one():
         scheduler = diffusers.DDIMScheduler(timestep_spacing=spacing)
         for S in (1, 2, 3, 7, 10, 50, 99, 333, 400, 999, 1000):
             scheduler.set_timesteps(S)
-            assert torch.equal(ddim.subsequence(1000, S, spacing), scheduler.timesteps.flip(0) + 1), (spacing, S)
+            assert torch.equal(timesteps.subsequence(1000, S, spacing), scheduler.timesteps.flip(0) + 1), (spacing, S)
 
 
 def test_the_previous_timestep_quirk():
-    tau = ddim.subsequence(1000, 10, "linspace")
+    tau = timesteps.subsequence(1000, 10, "linspace")
     assert tau.tolist()[-2:] == [889, 1000]
-    assert ddim.diffusers_previous_timestep(1000, 1000, 10) == 900  # not 889, the next listed step
-    assert ddim.previous_timesteps(tau).tolist()[-1] == 889
+    assert timesteps.diffusers_previous_timestep(1000, 1000, 10) == 900  # not 889, the next listed step
+    assert timesteps.previous_timesteps(tau).tolist()[-1] == 889
     for spacing in ("leading", "trailing"):  # where S divides T, diffusers lands on the listed step
-        tau = ddim.subsequence(1000, 10, spacing)
-        ours = ddim.previous_timesteps(tau).tolist()
-        assert ours == [ddim.diffusers_previous_timestep(t, 1000, 10) for t in tau.tolist()]
+        tau = timesteps.subsequence(1000, 10, spacing)
+        ours = timesteps.previous_timesteps(tau).tolist()
+        assert ours == [timesteps.diffusers_previous_timestep(t, 1000, 10) for t in tau.tolist()]
 
 
 # --- One step against diffusers ------------------------------------------------------------------------------------
@@ -84,7 +81,7 @@ def test_one_step_matches_diffusers_ddim_scheduler(spacing):
     worst = 0.0
     for i in scheduler.timesteps.tolist():
         t = i + 1
-        t_prev = ddim.diffusers_previous_timestep(t, T, S)
+        t_prev = timesteps.diffusers_previous_timestep(t, T, S)
         for eta in (0.0, 0.5, 1.0):
             z = torch.randn(x_t.shape, generator=g)
             ours = ddim.ddim_step(s, x_t, t, t_prev, eps, eta, z)
@@ -113,7 +110,7 @@ def test_inverse_step_matches_diffusers_ddim_inverse_scheduler():
 def test_golden_values_of_diffusers_full_loop():
     """REFERENCE.md 1.4: 10 leading steps, eta = 0, linear schedule, clipping on: sum |x| 172.0067, mean 0.223967."""
     s = schedules.linear(1000).to(dtype=torch.float32)
-    out = ddim.ddim_sample(ScaledInput(), s, sample_deter(), 10, eta=0.0, spacing="leading", clip_x0=True)
+    out = ddim.ddim_sample(ScaledInput(1), s, sample_deter(), 10, eta=0.0, spacing="leading", clip_x0=True)
     assert abs(float(out.abs().sum()) - 172.0067) < 1e-2  # the tolerances of diffusers' own test
     assert abs(float(out.abs().mean()) - 0.223967) < 1e-3
 
@@ -126,9 +123,9 @@ def test_full_loop_matches_diffusers_with_the_same_generator():
     g = torch.Generator().manual_seed(2)
     x = sample_deter()
     for i in scheduler.timesteps.tolist():
-        x = scheduler.step(ScaledInput()(x, torch.tensor([i + 1])), i, x, eta=0.3, generator=g).prev_sample
+        x = scheduler.step(ScaledInput(1)(x, torch.tensor([i + 1])), i, x, eta=0.3, generator=g).prev_sample
     # diffusers draws z at every step, ours not at the last one (where sigma = 0): the draws before it coincide.
-    ours = ddim.ddim_sample(ScaledInput(), s, sample_deter(), 20, 0.3, "trailing", torch.Generator().manual_seed(2))
+    ours = ddim.ddim_sample(ScaledInput(1), s, sample_deter(), 20, 0.3, "trailing", torch.Generator().manual_seed(2))
     assert torch.allclose(ours, x, rtol=1e-4, atol=1e-5)
 
 
@@ -150,7 +147,7 @@ def test_eta_one_every_step_is_the_ddpm_step_with_posterior_variance():
 
 def test_eta_one_on_a_subsequence_is_ddpm_on_the_strided_chain():
     s = schedules.cosine(200)
-    tau = ddim.subsequence(200, 7, "quadratic")
+    tau = timesteps.subsequence(200, 7, "quadratic")
     strided = schedules.from_alpha_bar(s.alpha_bar[tau])  # alpha_bar'_i = alpha_bar_{tau_i}
     x_t, eps, z = (torch.randn(3, 4, generator=torch.Generator().manual_seed(k), dtype=torch.float64) for k in range(3))
     for i in range(2, 8):
@@ -160,7 +157,7 @@ def test_eta_one_on_a_subsequence_is_ddpm_on_the_strided_chain():
 
 def test_eta_one_every_step_samples_like_ddpm():
     s = schedules.linear(50)
-    model = ScaledInput()
+    model = ScaledInput(1)
     x_T = torch.randn(3, 2, 4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     ours = ddim.ddim_sample(model, s, x_T, 50, eta=1.0, generator=torch.Generator().manual_seed(9))
     theirs = ddpm_sample(model, s, x_T, generator=torch.Generator().manual_seed(9), sigma="posterior")
@@ -212,9 +209,9 @@ def test_callback_sees_every_step_with_the_predicted_x0():
     s = schedules.linear(100)
     seen = []
     x_T = torch.randn(2, 3, dtype=torch.float64)
-    ddim.ddim_sample(ScaledInput(), s, x_T, 5, callback=lambda t, x, x0: seen.append((t, x0)))
+    ddim.ddim_sample(ScaledInput(1), s, x_T, 5, callback=lambda t, x, x0: seen.append((t, x0)))
     assert [t for t, _ in seen] == [100, 80, 60, 40, 20]
-    assert torch.allclose(seen[0][1], predict_x0(s, x_T, 100, ScaledInput()(x_T, torch.tensor([100, 100]))))
+    assert torch.allclose(seen[0][1], predict_x0(s, x_T, 100, ScaledInput(1)(x_T, torch.tensor([100, 100]))))
 
 
 # --- Inversion -----------------------------------------------------------------------------------------------------
@@ -261,7 +258,7 @@ def test_slerp_ends_at_the_noises_and_keeps_their_norm():
 def test_ideal_predictor_of_one_image_is_the_true_noise():
     s = schedules.linear(1000)
     y = torch.randn(1, 1, 4, 4, dtype=torch.float64)
-    model = ddim.ideal_predictor(y, s, kernel_scale=0.0)
+    model = exact_eps.ideal_predictor(y, s, kernel_scale=0.0)
     eps = torch.randn(3, 1, 4, 4, dtype=torch.float64)
     t = torch.tensor([5, 500, 1000])
     assert torch.allclose(model(q_sample(s, y.expand(3, -1, -1, -1), t, eps).float(), t), eps.float(), atol=1e-4)
@@ -273,7 +270,7 @@ def test_ideal_predictor_is_bayes_rule_for_the_smoothed_data():
     g = torch.Generator().manual_seed(6)
     data = torch.randn(5, 3, generator=g) * torch.tensor([1.0, 0.5, 0.2]) + torch.tensor([0.0, 0.3, -0.1])
     c = 0.3
-    model = ddim.ideal_predictor(data, s, kernel_scale=c)
+    model = exact_eps.ideal_predictor(data, s, kernel_scale=c)
     y = data.double()
     sigma = torch.cov(y.T)
     x_t = torch.randn(4, 3, generator=g)
@@ -295,7 +292,7 @@ def test_ideal_sample_has_the_mixtures_moments():
     g = torch.Generator().manual_seed(7)
     data = torch.randn(6, 2, generator=g, dtype=torch.float64)
     n, c = 400_000, 0.5
-    x = ddim.ideal_sample(data, c, n, torch.Generator().manual_seed(8)).double()
+    x = exact_eps.ideal_sample(data, c, n, torch.Generator().manual_seed(8)).double()
     sigma = torch.cov(data.T)
     mean = data.mean(0)
     cov = (data - mean).T @ (data - mean) / len(data) + c * sigma  # mixture: spread of the centres plus the kernel
@@ -309,16 +306,16 @@ def test_quality_table_shape_and_common_random_numbers():
 
     images = load_mnist_5k()[0][:60]
     s = schedules.linear(1000)
-    model = ddim.ideal_predictor(images, s, kernel_scale=0.1)
-    cells = ddim.quality_table(model, s, (2, 4), (0.0, 1.0), 12, images, torch.Generator().manual_seed(0))
+    model = exact_eps.ideal_predictor(images, s, kernel_scale=0.1)
+    cells = table.quality_table(model, s, (2, 4), (0.0, 1.0), 12, images, torch.Generator().manual_seed(0))
     assert [(c.steps, c.eta) for c in cells] == [(2, 0.0), (4, 0.0), (2, 1.0), (4, 1.0)]
     assert all(c.report.n == 12 and c.seconds_per_image > 0 for c in cells)
-    again = ddim.quality_table(model, s, (4,), (1.0,), 12, images, torch.Generator().manual_seed(0))
+    again = table.quality_table(model, s, (4,), (1.0,), 12, images, torch.Generator().manual_seed(0))
     assert again[0].report == cells[3].report  # the same noises for the same seed: a cell repeats exactly
-    from dataclasses import asdict
     import json
+    from dataclasses import asdict
 
-    assert all(ddim.cell_from_dict(json.loads(json.dumps(asdict(c)))) == c for c in cells)  # a record reads back
+    assert all(table.cell_from_dict(json.loads(json.dumps(asdict(c)))) == c for c in cells)  # a record reads back
 
 
 # --- Bad input -----------------------------------------------------------------------------------------------------
@@ -328,15 +325,15 @@ def test_bad_input():
     s = schedules.linear(10)
     x = torch.zeros(1, 2)
     with pytest.raises(ValueError, match=r"S \(the number of sampling steps\) must be an integer in 1..T=10, got 11"):
-        ddim.subsequence(10, 11)
+        timesteps.subsequence(10, 11)
     with pytest.raises(ValueError, match=r"in 1..T=10, got 0"):
-        ddim.ddim_sample(ScaledInput(), s, x, 0)
+        ddim.ddim_sample(ScaledInput(1), s, x, 0)
     with pytest.raises(ValueError, match=r"got 2.5"):
-        ddim.subsequence(10, 2.5)
+        timesteps.subsequence(10, 2.5)
     with pytest.raises(ValueError, match=r"spacing='uniform'.*linear, quadratic, leading, trailing, linspace"):
-        ddim.ddim_sample(ScaledInput(), s, x, 5, spacing="uniform")
+        ddim.ddim_sample(ScaledInput(1), s, x, 5, spacing="uniform")
     with pytest.raises(ValueError, match=r"eta must lie in \[0, 1\].*got -0.1"):
-        ddim.ddim_sample(ScaledInput(), s, x, 5, eta=-0.1)
+        ddim.ddim_sample(ScaledInput(1), s, x, 5, eta=-0.1)
     with pytest.raises(ValueError, match=r"eta must lie in \[0, 1\].*got 1.5"):
         ddim.ddim_sigma(s, 5, 4, 1.5)
     with pytest.raises(ValueError, match=r"t in 1..T=10 down to t_prev in 0..t-1, got t=3, t_prev=3"):
@@ -344,11 +341,11 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"z must be noise of shape \(1, 2\) when sigma > 0"):
         ddim.ddim_step(s, x, 5, 2, x, eta=0.5)
     with pytest.raises(ValueError, match=r"kernel_scale must be >= 0"):
-        ddim.ideal_predictor(torch.zeros(3, 2), s, kernel_scale=-1.0)
+        exact_eps.ideal_predictor(torch.zeros(3, 2), s, kernel_scale=-1.0)
     with pytest.raises(ValueError, match=r"same shape"):
         ddim.slerp(torch.ones(2), torch.ones(3), torch.zeros(1))
     with pytest.raises(ValueError, match=r"S \(the number of sampling steps\)"):
-        ddim.quality_table(ScaledInput(), s, (0,), (0.0,), 2, torch.zeros(2, 1, 28, 28), torch.Generator())
+        table.quality_table(ScaledInput(1), s, (0,), (0.0,), 2, torch.zeros(2, 1, 28, 28), torch.Generator())
 
 
 def test_config_and_reconstruction_scale():
@@ -362,15 +359,15 @@ def test_config_and_reconstruction_scale():
 def test_figures_draw():
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
+    from diffnotes.evaluation.quality import QualityReport
     from diffnotes.plotting import ddim as plots
-    from diffnotes.quality import QualityReport
 
     s = schedules.linear(100)
     images = torch.rand(3, 1, 28, 28) * 2 - 1
     report = QualityReport(3, 1.0, 1.0, (0.1,) * 10, 5.0, 1.0, 2.0, 0)
-    cells = [ddim.QualityCell(S, eta, report, 1e-3 * S) for eta in (0.0, 1.0) for S in (5, 10)]
+    cells = [table.QualityCell(S, eta, report, 1e-3 * S) for eta in (0.0, 1.0) for S in (5, 10)]
     figures = [
-        plots.plot_spacings(s, {name: ddim.subsequence(100, 10, name) for name in ddim.SPACINGS}),
+        plots.plot_spacings(s, {name: timesteps.subsequence(100, 10, name) for name in timesteps.SPACINGS}),
         plots.plot_trajectories({"a": [(100, images), (50, images)], "b": [(100, images), (50, images)]}),
         plots.plot_same_noise({5: images, 10: images}),
         plots.plot_convergence({5: 0.1, 10: 0.05}, "x", "error", paper={10: 0.01}),

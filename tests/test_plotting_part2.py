@@ -12,7 +12,7 @@ import torch  # noqa: E402
 from diffnotes import schedules  # noqa: E402
 from diffnotes.plotting import sampling as sampling_plots  # noqa: E402
 from diffnotes.plotting import training as training_plots  # noqa: E402
-from diffnotes.sampling import posterior_variance  # noqa: E402
+from diffnotes.posterior import posterior_variance  # noqa: E402
 from diffnotes.training import TrainConfig, learning_rate  # noqa: E402
 
 

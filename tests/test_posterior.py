@@ -12,17 +12,16 @@ import math
 
 import pytest
 import torch
+from conftest import gen
 
-from diffnotes import forward, posterior, sampling, schedules
-from diffnotes.sampling import mu_theta, posterior_variance
+from diffnotes import forward, posterior, posterior_grid, schedules
+from diffnotes.evaluation import likelihood
+from diffnotes.posterior import mu_theta, posterior_variance
 
 LINEAR = schedules.linear()  # T = 1000, Ho et al. (2020)
 COSINE = schedules.cosine()
 TOY = schedules.from_betas(torch.tensor([0.2, 0.4, 0.3]))  # T = 3, large betas: wide densities for quadrature
 
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def randn(shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -40,7 +39,7 @@ def normal_nll(x: torch.Tensor, mean: float | torch.Tensor, var: float | torch.T
 @pytest.mark.parametrize("t, x0, x_t", [(2, 0.7, 0.3), (50, -1.0, 0.4), (500, 0.5, -1.2), (1000, 0.9, 2.0)])
 def test_posterior_matches_brute_force_bayes_on_a_grid(schedule, t, x0, x_t):
     grid = torch.linspace(-10, 10, 20001, dtype=torch.float64)  # spacing 1e-3 <= sqrt(beta-tilde_2) / 7; 10 sd wide
-    mean_grid, var_grid = posterior.grid_mean_var(grid, posterior.posterior_on_grid(schedule, x0, x_t, t, grid))
+    mean_grid, var_grid = posterior_grid.grid_mean_var(grid, posterior_grid.posterior_on_grid(schedule, x0, x_t, t, grid))
     as_batch = lambda x: torch.tensor([[x]], dtype=torch.float64)  # noqa: E731 (not float32: 1.2 is not 1.2 there)
     mean, var = posterior.posterior_mean_var(schedule, as_batch(x0), as_batch(x_t), t)
     assert mean_grid == pytest.approx(float(mean), abs=1e-9)
@@ -65,7 +64,7 @@ def test_posterior_matches_monte_carlo_regression_in_four_dimensions(t):
     n, x0 = 200_000, torch.tensor([1.0, -0.5, 0.2, 0.8], dtype=torch.float64)
     x_prev = forward.q_sample(LINEAR, x0.expand(n, 4), t - 1, randn((n, 4), seed=t))
     x_t = forward.q_step(LINEAR, x_prev, t, randn((n, 4), seed=t + 1))
-    slope, intercept, cov = posterior.fit_linear_gaussian(x_prev, x_t)
+    slope, intercept, cov = posterior_grid.fit_linear_gaussian(x_prev, x_t)
     coef_x0, coef_x_t = (float(c) for c in posterior.posterior_mean_coefficients(LINEAR, t))
     var = float(posterior_variance(LINEAR, t))
     sd_x_t, mean_x_t = math.sqrt(1 - float(LINEAR.alpha_bar[t])), float(LINEAR.alpha_bar[t].sqrt()) * x0
@@ -121,7 +120,7 @@ def test_conversions_agree_with_the_definitions():
         assert torch.allclose(posterior.convert(LINEAR, x_t, t, eps, "eps", target), expected, atol=1e-9), target
     assert torch.allclose(posterior.x0_from_v(LINEAR, x_t, t, v), x0, atol=1e-12)
     assert torch.allclose(posterior.eps_from_v(LINEAR, x_t, t, v), eps, atol=1e-12)
-    assert torch.allclose(sampling.eps_from_x0(LINEAR, x_t, t, x0), eps, atol=1e-9)
+    assert torch.allclose(posterior.eps_from_x0(LINEAR, x_t, t, x0), eps, atol=1e-9)
 
 
 def test_score_of_eps_is_the_gradient_of_the_kernel_log_density():
@@ -140,18 +139,18 @@ def test_tweedie_is_exact_for_gaussian_data(t, m, s2):
     log_q = -normal_nll(x_t, math.sqrt(ab) * m, ab * s2 + 1 - ab).sum()
     (score,) = torch.autograd.grad(log_q, x_t)
     x_t = x_t.detach()
-    assert torch.allclose(posterior.gaussian_data_score(LINEAR, x_t, t, m, s2), score, atol=1e-12)
+    assert torch.allclose(posterior_grid.gaussian_data_score(LINEAR, x_t, t, m, s2), score, atol=1e-12)
     tweedie = posterior.tweedie_x0(LINEAR, x_t, t, score)
-    assert torch.allclose(tweedie, posterior.gaussian_data_x0_mean(LINEAR, x_t, t, m, s2), rtol=1e-10, atol=1e-10)
+    assert torch.allclose(tweedie, posterior_grid.gaussian_data_x0_mean(LINEAR, x_t, t, m, s2), rtol=1e-10, atol=1e-10)
 
 
 def test_exact_conditional_mean_of_gaussian_data_matches_monte_carlo():
     n, t, m, s2 = 400_000, 200, 0.7, 0.2
     x0 = m + math.sqrt(s2) * randn((n, 1), seed=9)
     x_t = forward.q_sample(LINEAR, x0, t, randn((n, 1), seed=10))
-    slope, intercept, cov = posterior.fit_linear_gaussian(x0, x_t)  # E[x_0 | x_t] is linear in x_t
+    slope, intercept, cov = posterior_grid.fit_linear_gaussian(x0, x_t)  # E[x_0 | x_t] is linear in x_t
     probe = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
-    exact = posterior.gaussian_data_x0_mean(LINEAR, probe, t, m, s2)
+    exact = posterior_grid.gaussian_data_x0_mean(LINEAR, probe, t, m, s2)
     ab = float(LINEAR.alpha_bar[t])
     resid_sd, sd_x_t = math.sqrt(float(cov)), math.sqrt(ab * s2 + 1 - ab)
     se = resid_sd / math.sqrt(n) * (1 + (probe.abs() + math.sqrt(ab) * abs(m)) / sd_x_t)
@@ -216,18 +215,18 @@ def test_x0_and_v_conversions_match_diffusers():
 
 
 def test_exact_marginal_equals_numerical_integration_over_the_latents():
-    reverse = posterior.true_reverse_gaussian(TOY, m=0.5, s2=0.3)  # prior N(0, 1) differs from q(x_T): p_theta != q
+    reverse = likelihood.true_reverse_gaussian(TOY, m=0.5, s2=0.3)  # prior N(0, 1) differs from q(x_T): p_theta != q
     x0 = torch.tensor([-1.0, 0.0, 0.8, 2.0], dtype=torch.float64)
-    mean, var = posterior.reverse_marginal(reverse)
+    mean, var = likelihood.reverse_marginal(reverse)
     grid = torch.linspace(-10, 10, 2001, dtype=torch.float64)  # spacing 0.01 against step sds >= 0.37
-    numerical = posterior.log_p_x0_numerical(reverse, x0, grid)
+    numerical = likelihood.log_p_x0_numerical(reverse, x0, grid)
     assert torch.allclose(numerical, -normal_nll(x0, mean, var), atol=1e-9)
     assert abs(mean - 0.5) > 0.01  # the marginal is not the data distribution: the check has something to find
 
 
 def test_true_reverse_steps_map_each_marginal_of_q_to_the_previous_one():
     m, s2 = 0.5, 0.3
-    reverse = posterior.true_reverse_gaussian(LINEAR, m, s2)
+    reverse = likelihood.true_reverse_gaussian(LINEAR, m, s2)
     ab = LINEAR.alpha_bar
     mean, v = ab.sqrt() * m, ab * s2 + 1 - ab
     assert torch.allclose(reverse.a[1:] * mean[1:] + reverse.b[1:], mean[:-1], atol=1e-12)
@@ -237,7 +236,7 @@ def test_true_reverse_steps_map_each_marginal_of_q_to_the_previous_one():
 def test_true_reverse_of_a_point_mass_is_the_posterior():
     # As s2 -> 0 the data is the point x_0 = m, and q(x_{t-1} | x_t) becomes q(x_{t-1} | x_t, x_0 = m).
     m = 0.6
-    reverse = posterior.true_reverse_gaussian(LINEAR, m, 1e-12)
+    reverse = likelihood.true_reverse_gaussian(LINEAR, m, 1e-12)
     t = torch.arange(2, LINEAR.T + 1)
     coef_x0, coef_x_t = posterior.posterior_mean_coefficients(LINEAR, t)
     assert torch.allclose(reverse.a[t], coef_x_t, rtol=1e-6)
@@ -247,16 +246,16 @@ def test_true_reverse_of_a_point_mass_is_the_posterior():
 
 def test_bound_is_above_the_exact_nll_for_a_mismatched_model():
     n, x0_value = 100_000, 0.8
-    arbitrary = posterior.LinearReverse(0.8 * TOY.alpha.sqrt(), torch.zeros(4).double(), torch.full((4,), 0.5).double())
-    for reverse in (posterior.true_reverse_gaussian(TOY, 0.5, 0.3), arbitrary):
+    arbitrary = likelihood.LinearReverse(0.8 * TOY.alpha.sqrt(), torch.zeros(4).double(), torch.full((4,), 0.5).double())
+    for reverse in (likelihood.true_reverse_gaussian(TOY, 0.5, 0.3), arbitrary):
         x0 = torch.full((n,), x0_value, dtype=torch.float64)
-        samples = posterior.bound_samples(TOY, reverse, x0, gen(15))
-        nll = float(normal_nll(torch.tensor(x0_value), *posterior.reverse_marginal(reverse)))
+        samples = likelihood.bound_samples(TOY, reverse, x0, gen(15))
+        nll = float(normal_nll(torch.tensor(x0_value), *likelihood.reverse_marginal(reverse)))
         se = float(samples.std()) / math.sqrt(n)
         assert float(samples.mean()) - 5 * se > nll  # the gap, KL(q(x_{1:T}|x_0) || p(x_{1:T}|x_0)), is > 0
 
 
-def gaussian_path_kl(schedule: schedules.Schedule, reverse: posterior.LinearReverse, x0: float) -> float:
+def gaussian_path_kl(schedule: schedules.Schedule, reverse: likelihood.LinearReverse, x0: float) -> float:
     """KL(q(x_{1:T} | x_0) || p_theta(x_{1:T} | x_0)) in closed form: both are Gaussian in (x_1, ..., x_T)."""
     T = schedule.T
     # p_theta: x = M z + c for z ~ N(0, I_{T+1}), rows x_0..x_T, built from x_T = z_T down the chain.
@@ -284,24 +283,24 @@ def gaussian_path_kl(schedule: schedules.Schedule, reverse: posterior.LinearReve
 def test_gap_of_the_bound_is_the_kl_between_the_posteriors():
     # -log p(x_0) = bound - KL(q(x_{1:T} | x_0) || p_theta(x_{1:T} | x_0)): the identity behind the bound.
     n, x0_value = 100_000, 0.8
-    reverse = posterior.true_reverse_gaussian(TOY, 0.5, 0.3)
-    samples = posterior.bound_samples(TOY, reverse, torch.full((n,), x0_value, dtype=torch.float64), gen(17))
-    nll = float(normal_nll(torch.tensor(x0_value), *posterior.reverse_marginal(reverse)))
+    reverse = likelihood.true_reverse_gaussian(TOY, 0.5, 0.3)
+    samples = likelihood.bound_samples(TOY, reverse, torch.full((n,), x0_value, dtype=torch.float64), gen(17))
+    nll = float(normal_nll(torch.tensor(x0_value), *likelihood.reverse_marginal(reverse)))
     kl = gaussian_path_kl(TOY, reverse, x0_value)
     assert kl > 0.01
     assert abs(float(samples.mean()) - nll - kl) < 5 * float(samples.std()) / math.sqrt(n)
-    matched = posterior.true_reverse_gaussian(TOY, 0.0, 1.0)
+    matched = likelihood.true_reverse_gaussian(TOY, 0.0, 1.0)
     assert gaussian_path_kl(TOY, matched, x0_value) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_bound_equals_the_exact_nll_when_the_model_posterior_is_q():
     # Data N(0, 1) keeps every marginal N(0, 1) = p(x_T), so p_theta = q as joints: each path gives the NLL itself.
     for schedule in (TOY, LINEAR):
-        reverse = posterior.true_reverse_gaussian(schedule, 0.0, 1.0)
+        reverse = likelihood.true_reverse_gaussian(schedule, 0.0, 1.0)
         assert torch.allclose(reverse.a[1:], schedule.alpha[1:].sqrt())
         assert torch.allclose(reverse.var[1:], schedule.beta[1:])
         x0 = torch.tensor([-1.5, 0.0, 0.3, 2.0], dtype=torch.float64).repeat_interleave(50)
-        samples = posterior.bound_samples(schedule, reverse, x0, gen(16))
+        samples = likelihood.bound_samples(schedule, reverse, x0, gen(16))
         assert torch.allclose(samples, normal_nll(x0, 0.0, 1.0), atol=1e-8)
 
 
@@ -310,7 +309,7 @@ def test_binned_means_recover_a_known_conditional_mean():
     n = 100_000
     x = torch.rand(n, generator=gen(18), dtype=torch.float64) * 4 - 2
     y = 2 * x + 1 + 0.5 * randn((n,), seed=19)
-    centres, means, se = posterior.binned_means(x, y, torch.linspace(-2, 2, 9, dtype=torch.float64))
+    centres, means, se = posterior_grid.binned_means(x, y, torch.linspace(-2, 2, 9, dtype=torch.float64))
     assert torch.all((means - (2 * centres + 1)).abs() < 5 * se)
     # Within a bin of width 0.5, y varies by 0.5^2 (noise) + 4 * 0.5^2 / 12 (the slope across the bin).
     expected_se = math.sqrt((0.25 + 4 * 0.25 / 12) / (n / 8))
@@ -322,7 +321,7 @@ def test_linear_gaussian_regression_recovers_known_coefficients():
     x = randn((n, 2), seed=20)
     a, c = torch.tensor([[0.5, -1.0], [2.0, 0.3]], dtype=torch.float64), torch.tensor([1.0, -2.0], dtype=torch.float64)
     y = x @ a.T + c + 0.1 * randn((n, 2), seed=21)
-    slope, intercept, cov = posterior.fit_linear_gaussian(y, x)
+    slope, intercept, cov = posterior_grid.fit_linear_gaussian(y, x)
     se = 0.1 / math.sqrt(n)  # slope and intercept errors, with x standard normal
     assert torch.allclose(slope, a, atol=5 * se, rtol=0) and torch.allclose(intercept, c, atol=5 * se, rtol=0)
     assert torch.allclose(cov, 0.01 * torch.eye(2, dtype=torch.float64), atol=5 * 0.01 * math.sqrt(2 / n), rtol=0)
@@ -350,24 +349,24 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"score must have the shape of x_t"):
         posterior.tweedie_x0(s, x, 3, torch.zeros(1))
     with pytest.raises(ValueError, match=r"s2 is a variance and must be finite and > 0"):
-        posterior.gaussian_data_x0_mean(s, x, 3, 0.0, 0.0)
+        posterior_grid.gaussian_data_x0_mean(s, x, 3, 0.0, 0.0)
     with pytest.raises(ValueError, match=r"var is a variance and must be finite and > 0"):
-        posterior.LinearReverse(torch.ones(4), torch.zeros(4), torch.tensor([1.0, 0.1, -0.2, 0.3]))
+        likelihood.LinearReverse(torch.ones(4), torch.zeros(4), torch.tensor([1.0, 0.1, -0.2, 0.3]))
     with pytest.raises(ValueError, match=r"a, b and var must be \(T \+ 1,\) tensors"):
-        posterior.LinearReverse(torch.ones(4), torch.zeros(3), torch.ones(4))
+        likelihood.LinearReverse(torch.ones(4), torch.zeros(3), torch.ones(4))
     with pytest.raises(ValueError, match=r"t must lie in 2..T=10 for a density on a grid"):
-        posterior.posterior_on_grid(s, 0.0, 0.0, 1, torch.linspace(-1, 1, 5))
+        posterior_grid.posterior_on_grid(s, 0.0, 0.0, 1, torch.linspace(-1, 1, 5))
     with pytest.raises(ValueError, match=r"grid must be a 1-D tensor of at least 2 uniformly spaced values"):
-        posterior.posterior_on_grid(s, 0.0, 0.0, 3, torch.tensor([0.0, 1.0, 3.0]))
+        posterior_grid.posterior_on_grid(s, 0.0, 0.0, 3, torch.tensor([0.0, 1.0, 3.0]))
     with pytest.raises(ValueError, match=r"reverse.T must equal schedule.T=10"):
-        posterior.bound_samples(s, posterior.true_reverse_gaussian(TOY), torch.zeros(3), gen(0))
+        likelihood.bound_samples(s, likelihood.true_reverse_gaussian(TOY), torch.zeros(3), gen(0))
     with pytest.raises(ValueError, match=r"y and x must both be \(N, d\)"):
-        posterior.fit_linear_gaussian(torch.zeros(3, 2), torch.zeros(3, 2))
+        posterior_grid.fit_linear_gaussian(torch.zeros(3, 2), torch.zeros(3, 2))
     with pytest.raises(ValueError, match=r"x, y must be \(N,\) and edges \(K \+ 1,\)"):
-        posterior.binned_means(torch.zeros(3), torch.zeros(4), torch.linspace(0, 1, 3))
+        posterior_grid.binned_means(torch.zeros(3), torch.zeros(4), torch.linspace(0, 1, 3))
     with pytest.raises(ValueError, match=r"x0 must be \(B,\) and xs \(T, B\) with T = 3"):
-        posterior.log_p_joint(posterior.true_reverse_gaussian(TOY), torch.zeros(2), torch.zeros(2, 2))
+        likelihood.log_p_joint(likelihood.true_reverse_gaussian(TOY), torch.zeros(2), torch.zeros(2, 2))
     with pytest.raises(ValueError, match=r"grid must be a 1-D tensor"):
-        posterior.log_p_x0_numerical(posterior.true_reverse_gaussian(TOY), torch.zeros(2), torch.zeros(1))
+        likelihood.log_p_x0_numerical(likelihood.true_reverse_gaussian(TOY), torch.zeros(2), torch.zeros(1))
     with pytest.raises(ValueError, match=r"t must lie in 1..T=10"):
         posterior.convert(s, x, 0, x, "eps", "v")

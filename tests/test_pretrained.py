@@ -4,15 +4,17 @@ import json
 
 import pytest
 import torch
+from conftest import TINY_UNET
 
-from diffnotes import pretrained, quality, train_digits
-from diffnotes.unet import UNet, UNetConfig
+from diffnotes import files, pretrained, train_digits
+from diffnotes.evaluation import quality
+from diffnotes.nets.unet import UNet
 
 
 def test_hash_check_accepts_the_file_and_refuses_an_altered_one(tmp_path):
     path = tmp_path / "w.pt"
     torch.save({"weight": torch.arange(4.0)}, path)
-    digest = pretrained.sha256(path)
+    digest = files.sha256(path)
     assert torch.equal(pretrained.load_weights(path, digest)["weight"], torch.arange(4.0))
     data = bytearray(path.read_bytes())
     data[-20] ^= 0xFF
@@ -35,7 +37,7 @@ def test_digit_model_availability_is_explicit(monkeypatch):
 
 def test_entry_point_trains_resumes_and_exports(tmp_path, monkeypatch):
     """Two short sessions of the command line, then an export whose provenance names its hash and config."""
-    tiny = UNetConfig(widths=(8, 16), attention=(False, True), groups=4, heads=2)
+    tiny = TINY_UNET
     monkeypatch.setattr(train_digits, "DIGITS_UNET", tiny)
     images = torch.rand(32, 1, 28, 28) * 2 - 1
     monkeypatch.setattr(train_digits, "load_mnist_5k", lambda: (images, torch.zeros(32, dtype=torch.int64)))
@@ -48,7 +50,7 @@ def test_entry_point_trains_resumes_and_exports(tmp_path, monkeypatch):
     provenance = json.loads(out.with_suffix(".json").read_text())
     assert provenance["quality"]["n"] == 12 and provenance["quality"]["protocol"]["steps"] == 2
     assert provenance["quality"]["meets_bar"] is False  # four steps on noise images make no digits
-    assert provenance["steps"] == 4 and provenance["sha256"] == pretrained.sha256(out)
+    assert provenance["steps"] == 4 and provenance["sha256"] == files.sha256(out)
     assert provenance["model_config"]["widths"] == [8, 16]
     assert provenance["seconds"] >= 10 and "train_digits" in provenance["command"]
     state = pretrained.load_weights(out, provenance["sha256"])

@@ -4,30 +4,19 @@ import math
 
 import pytest
 import torch
+from conftest import ScaledInput
 
 from diffnotes import schedules
 from diffnotes.forward import q_sample
-from diffnotes.sampling import (
+from diffnotes.nets.exact import gaussian_data_predictor
+from diffnotes.posterior import mu_theta, posterior_variance, predict_x0
+from diffnotes.samplers.ddpm import ddpm_sample, ddpm_step, sigma_t
+from diffnotes.samplers.gaussian_chain import (
     as_on_slide,
     chain_variances,
-    ddpm_sample,
-    ddpm_step,
-    gaussian_data_predictor,
-    mu_theta,
-    posterior_variance,
-    predict_x0,
-    sigma_t,
     slide_coefficient_on_gaussian_data,
     variance_recursion,
 )
-
-
-class ScaledInput(torch.nn.Module):
-    """A stub eps_theta(x_t, t) = x_t * t / (t + 1), the dummy model of diffusers' scheduler tests."""
-
-    def forward(self, x_t, t, cond=None):
-        t = t.to(x_t).reshape(-1, *([1] * (x_t.dim() - 1)))
-        return x_t * t / (t + 1)
 
 
 def test_sampler_follows_algorithm_2_line_by_line():

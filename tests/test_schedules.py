@@ -250,7 +250,7 @@ def test_plots_draw():
 @pytest.mark.parametrize("T", [0, -1, 2.5, True, "10"])
 def test_bad_T(T):  # noqa: N802, N803
     for name in schedules.SCHEDULES:
-        with pytest.raises(ValueError, match=r"T must be an integer >= 1"):
+        with pytest.raises(ValueError, match=r"T must be a positive integer"):
             schedules.make_schedule(name, T)
 
 

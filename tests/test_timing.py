@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from diffnotes import schedules
-from diffnotes.sampling import ddpm_sample, strided_sample
-from diffnotes.timing import (
+from diffnotes.evaluation.timing import (
     CountCalls,
     EvalTiming,
     SamplingBudget,
@@ -16,6 +15,7 @@ from diffnotes.timing import (
     time_evaluations,
     timed,
 )
+from diffnotes.samplers.ddpm import ddpm_sample, strided_sample
 
 
 class FakeClock:

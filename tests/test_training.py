@@ -5,13 +5,15 @@ import os
 
 import pytest
 import torch
+from conftest import TINY_UNET
 
 from diffnotes import schedules
+from diffnotes.checkpoints import read_checkpoint, save_checkpoint
+from diffnotes.nets.unet import UNet, UNetConfig
 from diffnotes.objective import simple_loss
-from diffnotes.training import TrainConfig, ema_decay_at, ema_update, read_checkpoint, save_checkpoint, train
-from diffnotes.unet import UNet, UNetConfig
+from diffnotes.training import TrainConfig, ema_decay_at, ema_update, train
 
-TINY = UNetConfig(widths=(8, 16), attention=(False, True), groups=4, heads=2)
+TINY = TINY_UNET
 
 
 def tiny_model(seed=0):
@@ -146,7 +148,7 @@ def test_checkpoints_load_without_running_code(tmp_path):
 
 
 def test_bad_config():
-    with pytest.raises(ValueError, match="steps must be >= 1"):
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
         TrainConfig(steps=0)
     with pytest.raises(ValueError, match=r"ema_decay must lie in \[0, 1\)"):
         TrainConfig(ema_decay=1.0)

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from matplotlib.figure import Figure
 
-from diffnotes.bound import Bound, reverse_variance, vlb_weight
+from diffnotes.evaluation.bound import Bound, reverse_variance, vlb_weight
 from diffnotes.plotting.common import new_figure
 from diffnotes.schedules import Schedule
 
@@ -36,7 +36,7 @@ def plot_vlb_weights(schedules: Mapping[str, Schedule]) -> Figure:
 
 
 def plot_bound_terms(terms: Mapping[str, torch.Tensor], title: str = "") -> Figure:
-    """Left: the terms L_{t-1} (t = 2..T) of each (T + 1,) table of :func:`diffnotes.bound.terms_from_mse`, log-log.
+    """Left: the terms L_{t-1} (t = 2..T) of each (T + 1,) table of :func:`diffnotes.evaluation.bound.terms_from_mse`, log-log.
     Right: each table's excess over the one labelled ``"true"`` (the best variances), term by term.
 
     The labels are keys of :data:`SIGMA_LABELS`: ``"beta"``, ``"posterior"`` and ``"true"``.
@@ -73,7 +73,7 @@ def plot_gaps(T_values: Sequence[int], gaps: Mapping[tuple[str, str], Sequence[f
 
 def plot_digit_terms(bounds: Mapping[str, Bound]) -> Figure:
     """Each model's terms L_{t-1} in bits per dimension against t (log-log), one point per stratum of a
-    :class:`diffnotes.bound.Bound`: the mean term over the images, at their mean t."""
+    :class:`diffnotes.evaluation.bound.Bound`: the mean term over the images, at their mean t."""
     fig, ax = new_figure(width=5.6, height=3.2)
     for label, bound in bounds.items():
         ax.loglog(bound.t.double().mean(0), bound.terms.mean(0), marker="o", ms=3, lw=1.2, label=label)

@@ -9,7 +9,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
-from diffnotes.ddim import QualityCell
+from diffnotes.evaluation.table import QualityCell
 from diffnotes.plotting.common import image_grid, new_figure
 from diffnotes.schedules import Schedule
 

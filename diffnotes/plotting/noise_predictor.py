@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from diffnotes.plotting.common import BOOK_STYLE, new_figure
-from diffnotes.sampling import predict_x0
+from diffnotes.posterior import predict_x0
 from diffnotes.schedules import Schedule
 
 #: Every 2-D panel spans [-XLIM, XLIM] x [-YLIM, YLIM], which holds the centred two moons with room to spare.

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import torch
 from matplotlib.figure import Figure
 
-from diffnotes.plotting.common import new_figure
 from diffnotes.forward import log_q_kernel, log_q_step
-from diffnotes.posterior import posterior_mean_coefficients, posterior_mean_var, posterior_on_grid
-from diffnotes.sampling import posterior_variance
+from diffnotes.plotting.common import new_figure
+from diffnotes.posterior import posterior_mean_coefficients, posterior_mean_var, posterior_variance
+from diffnotes.posterior_grid import posterior_on_grid
 from diffnotes.schedules import Schedule
 
 
@@ -39,7 +39,7 @@ def plot_bayes_on_grid(schedule: Schedule, x0: float, x_t: float, t: int, grid: 
     """Bayes' rule for q(x_{t-1} | x_t, x_0) on a uniform ``grid`` (G,) of x_{t-1}, scalar data, t in 2..T.
 
     Draws the prior q(x_{t-1} | x_0), the likelihood q(x_t | x_{t-1}) as a function of x_{t-1} (normalised), their
-    normalised product (:func:`~diffnotes.posterior.posterior_on_grid`) and the closed-form posterior Gaussian.
+    normalised product (:func:`~diffnotes.posterior_grid.posterior_on_grid`) and the closed-form posterior Gaussian.
     """
     column = grid.reshape(-1, 1)
     prior = torch.exp(log_q_kernel(schedule, column, torch.full_like(column, x0), t - 1))

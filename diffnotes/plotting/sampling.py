@@ -10,7 +10,7 @@ import torch
 from matplotlib.figure import Figure
 
 from diffnotes.plotting.common import new_figure, show_image
-from diffnotes.sampling import posterior_variance
+from diffnotes.posterior import posterior_variance
 from diffnotes.schedules import Schedule
 
 
@@ -135,7 +135,7 @@ def plot_class_histogram(
 
     Args:
         fractions: ``{label: class_fractions}``, each ten shares summing to 1 (e.g. ``QualityReport.class_fractions``).
-        band: optionally the accepted range of each share, shaded (e.g. ``diffnotes.quality.CLASS_FRACTION_RANGE``).
+        band: optionally the accepted range of each share, shaded (e.g. ``diffnotes.evaluation.quality.CLASS_FRACTION_RANGE``).
         expected: the share of each digit in balanced data, drawn as a dotted line.
     """
     if not fractions:

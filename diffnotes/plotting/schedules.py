@@ -13,7 +13,6 @@ from diffnotes.plotting.common import new_figure, show_image
 from diffnotes.schedules import Schedule
 
 
-
 def _labels(schedules: Sequence[Schedule], labels: Sequence[str] | None) -> list[str]:
     if labels is not None and len(labels) != len(schedules):
         raise ValueError(f"labels must give one name per schedule ({len(schedules)}), got {len(labels)}")

@@ -9,10 +9,9 @@ import torch
 from matplotlib import colors, lines
 from matplotlib.figure import Figure
 
+from diffnotes.mixtures import GaussianMixture, standard_normal
 from diffnotes.plotting.common import new_figure
 from diffnotes.schedules import Schedule
-from diffnotes.toy import GaussianMixture, standard_normal
-
 
 #: Every 1-D panel spans [-LIMIT, LIMIT]; every 2-D panel spans that square.
 LIMIT = 3.5

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from diffnotes.checks import positive_int
 from diffnotes.plotting.common import image_grid, new_figure
 from diffnotes.training import TrainConfig, ema_decay_at, learning_rate
 
@@ -25,8 +26,7 @@ def plot_warmup_and_ema(config: TrainConfig, decays: Sequence[float] | None = No
         steps: how many steps the left panel spans.
     """
     steps = steps or 3 * config.warmup_steps
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+    positive_int("steps", steps)
     fig, (ax_lr, ax_decay, ax_ema) = new_figure(ncols=3, width=10.0, height=2.8)
     k = np.arange(1, steps + 1)
     ax_lr.plot(k, [learning_rate(config, int(i) - 1) for i in k], color="tab:blue")
@@ -122,8 +122,7 @@ def plot_sample_grids(grids: Mapping[str, torch.Tensor], nrow: int = 8, width: f
     """
     if not grids:
         raise ValueError("grids must hold at least one {title: images} entry")
-    if nrow < 1:
-        raise ValueError(f"nrow must be >= 1, got {nrow}")
+    positive_int("nrow", nrow)
     n = len(grids)
     rows = max(-(-images.shape[0] // nrow) for images in grids.values())
     width = width or 4.0 * n

@@ -1,5 +1,5 @@
 """Figures for the chapter "A compact U-Net": the network's diagram, drawn from a shape table recorded by a forward
-pass (:func:`diffnotes.architecture.shape_table`), and the sinusoidal time embedding as a heat map."""
+pass (:func:`diffnotes.nets.architecture.shape_table`), and the sinusoidal time embedding as a heat map."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 from matplotlib.path import Path
 
-from diffnotes.architecture import BlockShape
+from diffnotes.nets.architecture import BlockShape
 from diffnotes.plotting.common import new_figure
 
-#: Box colours by the row's kind (see :class:`diffnotes.architecture.BlockShape`).
+#: Box colours by the row's kind (see :class:`diffnotes.nets.architecture.BlockShape`).
 KIND_COLOURS: dict[str, str] = {
     "stem": "#b8dcb8",
     "head": "#b8dcb8",
@@ -56,7 +56,7 @@ def draw_unet(rows: Sequence[BlockShape], width: float | None = None, title: str
     are the skip connections (from the encoder output found in each decoder block's input).
 
     Args:
-        rows: the shape table, :func:`diffnotes.architecture.shape_table`.
+        rows: the shape table, :func:`diffnotes.nets.architecture.shape_table`.
         width: figure width in inches; by default half an inch per block, so that labels stay readable (the height
             follows from the number of levels).
         title: optional title.
@@ -123,7 +123,7 @@ def _smooth_rows(values: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def plot_timestep_embedding(emb: torch.Tensor, t: torch.Tensor, zoom: int = 50, sigma: float = 3.0) -> Figure:
-    """Heat maps of sinusoidal embeddings, :func:`diffnotes.unet.timestep_embedding`, one row per timestep.
+    """Heat maps of sinusoidal embeddings, :func:`diffnotes.nets.embeddings.timestep_embedding`, one row per timestep.
 
     Left, every timestep. A screen shows a few hundred rows, so this panel is first smoothed along t by a Gaussian
     of ``sigma`` steps (without it the columns that oscillate within a few steps would alias into false patterns):

@@ -1,7 +1,7 @@
 """Looking inside a U-Net (chapter "A compact U-Net"): the tensor's shape at every block, parameters per part,
 receptive field, the cost of attention, and the map onto diffusers' ``UNet2DModel``.
 
-Everything here reads a :class:`diffnotes.unet.UNet` from the outside: :func:`shape_table` runs one forward pass
+Everything here reads a :class:`diffnotes.nets.unet.UNet` from the outside: :func:`shape_table` runs one forward pass
 with hooks on the blocks and records what went in and what came out, so the book's table and diagram are drawn from
 the model itself and cannot drift from it.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from diffnotes.unet import Block, UNet, UNetConfig
+from diffnotes.nets.unet import Block, UNet, UNetConfig
 
 #: The part of the network each top-level module belongs to, in the order of the forward pass.
 PARTS: dict[str, str] = {
@@ -151,7 +151,7 @@ def shape_table(
 def parameter_counts(model: UNet) -> dict[str, int]:
     """Trainable parameters per part: embedding, encoder (with the stem), middle, decoder, head.
 
-    The parts sum to :func:`diffnotes.unet.count_parameters`.
+    The parts sum to :func:`diffnotes.nets.unet.count_parameters`.
     """
     counts = dict.fromkeys(dict.fromkeys(PARTS.values()), 0)
     for name, parameter in model.named_parameters():

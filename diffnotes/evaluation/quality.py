@@ -16,13 +16,12 @@ uniform-noise images an 8 with probability above 0.9), which the class histogram
 
 The weights ship in ``diffnotes/weights/digit_classifier.pt`` (SHA-256 checked before loading) with their
 provenance and reference numbers in ``digit_classifier.json``; retrain with
-``python -m diffnotes.quality train --out diffnotes/weights/digit_classifier.pt``.
+``python -m diffnotes.evaluation.quality train --out diffnotes/weights/digit_classifier.pt``.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
 import json
 import os
@@ -33,12 +32,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
-from torch import nn
+import torch.nn.functional as F
 
-WEIGHTS_PATH = Path(__file__).parent / "weights" / "digit_classifier.pt"
-#: SHA-256 of the shipped weights; :func:`load_classifier` refuses a file with another digest.
-WEIGHTS_SHA256 = "b6f06d47fcd8114a34ff155ebe23c01d9ea8e822f48e4b568aa68c4a545d1d0a"
+from diffnotes.evaluation.classifier import (
+    WEIGHTS_PATH,
+    ClassifierConfig,
+    DigitClassifier,
+    check_images,
+    classify,
+    features,
+    holdout_split,
+    load_classifier,
+    train_classifier,
+)
+
 # The quality bar (:func:`meets_bar`), stated for 1,000 samples.
 #: A sample is classified with confidence when its most probable class has probability above this.
 CONFIDENCE_THRESHOLD = 0.9
@@ -46,94 +53,6 @@ CONFIDENCE_THRESHOLD = 0.9
 MIN_CONFIDENT_FRACTION = 0.9
 #: ... and the share of every class to lie in this closed interval (10 % each for balanced digits).
 CLASS_FRACTION_RANGE = (0.07, 0.13)
-#: The digits 0..9.
-NUM_CLASSES = 10
-
-
-class DigitClassifier(nn.Module):
-    """Three 3x3 conv layers (16, 32, 64 channels, each with ReLU and 2x2 max-pooling: 28 -> 14 -> 7 -> 3), a
-    128-unit feature layer and a 10-way read-out; about 98k parameters. Input (B, 1, 28, 28) in [-1, 1]."""
-
-    def __init__(self, feature_dim: int = 128) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        for c_in, c_out in ((1, 16), (16, 32), (32, 64)):
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-        self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 3 * 3, feature_dim), nn.ReLU())
-        self.head = nn.Linear(feature_dim, NUM_CLASSES)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The penultimate layer phi(x): (B, 1, 28, 28) -> (B, feature_dim), after its ReLU."""
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The class logits: (B, 1, 28, 28) -> (B, 10)."""
-        return self.head(self.body(x))
-
-
-def _check_images(images: torch.Tensor, name: str) -> torch.Tensor:
-    """Accept (N, 1, 28, 28) float images in [-1, 1] (1e-3 of slack, then clipped); raise ValueError otherwise."""
-    if not isinstance(images, torch.Tensor) or not images.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor of shape (N, 1, 28, 28), got {type(images).__name__}")
-    if images.dim() != 4 or tuple(images.shape[1:]) != (1, 28, 28) or images.shape[0] < 1:
-        raise ValueError(f"{name} must have shape (N, 1, 28, 28) with N >= 1, got {tuple(images.shape)}")
-    lo, hi = float(images.min()), float(images.max())
-    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1.001 or hi > 1.001:
-        raise ValueError(
-            f"{name} must lie in the model range [-1, 1], got values in [{lo:.3g}, {hi:.3g}];"
-            " clip samples with x.clamp(-1, 1), map [0, 1] pixels with 2 * x - 1"
-        )
-    return images.clamp(-1.0, 1.0)
-
-
-def load_classifier(path: str | Path = WEIGHTS_PATH, sha256: str | None = WEIGHTS_SHA256) -> DigitClassifier:
-    """Load the digit classifier in eval mode, on the CPU, after checking the file's SHA-256 (skipped for None).
-
-    Raises:
-        FileNotFoundError: if the weights file is missing (the message says how to retrain it).
-        ValueError: if the file's digest differs from ``sha256`` (altered or corrupted) or it does not load.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no classifier weights at {path}; reinstall diffnotes, or retrain them with"
-            f" `python -m diffnotes.quality train --out {path}`"
-        )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if sha256 is not None and digest != sha256:
-        raise ValueError(f"classifier weights {path} are altered or corrupted: SHA-256 {digest}, expected {sha256}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model = DigitClassifier()
-        model.load_state_dict({k: v.float() for k, v in state.items()})
-    except Exception as error:  # noqa: BLE001 - torch raises several kinds for a damaged file
-        raise ValueError(f"classifier weights {path} do not load ({type(error).__name__}: {error})") from error
-    return model.eval()
-
-
-@functools.lru_cache(maxsize=1)
-def default_classifier() -> DigitClassifier:
-    """The shipped classifier, loaded once per process."""
-    return load_classifier()
-
-
-@torch.no_grad()
-def _apply(images: torch.Tensor, classifier: DigitClassifier | None, head: bool) -> torch.Tensor:
-    """Run the classifier (the shipped one for None) on its device in batches of 500; return float32 on the CPU."""
-    model = default_classifier() if classifier is None else classifier
-    device = next(model.parameters()).device
-    batches = [b.to(device) for b in _check_images(images, "images").split(500)]
-    return torch.cat([model(b) if head else model.features(b) for b in batches]).float().cpu()
-
-
-def features(images: torch.Tensor, classifier: DigitClassifier | None = None) -> torch.Tensor:
-    """The classifier's penultimate-layer features phi(x): images (N, 1, 28, 28) in [-1, 1] -> (N, 128)."""
-    return _apply(images, classifier, head=False)
-
-
-def classify(images: torch.Tensor, classifier: DigitClassifier | None = None) -> torch.Tensor:
-    """Class probabilities softmax(logits): images (N, 1, 28, 28) in [-1, 1] -> (N, 10), rows summing to 1."""
-    return _apply(images, classifier, head=True).softmax(dim=1)
 
 
 def gaussian_frechet_distance(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndarray, cov_b: np.ndarray) -> float:
@@ -192,8 +111,8 @@ def nearest_training_distance(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    x = _check_images(samples, "samples").flatten(1).double()
-    y = _check_images(train_images, "train_images").flatten(1).double().to(x.device)
+    x = check_images(samples, "samples").flatten(1).double()
+    y = check_images(train_images, "train_images").flatten(1).double().to(x.device)
     y_sq = (y * y).sum(dim=1)
     indices = torch.cat([(y_sq - 2.0 * b @ y.T).argmin(dim=1) for b in x.split(batch_size)])  # ||x||^2 is constant
     return (x - y[indices]).norm(dim=1).cpu(), indices.cpu()
@@ -241,7 +160,7 @@ def evaluate(
     Compare FDs only at equal N and M: 1,000 real digits against 4,000 others give about 5, the floor at that size
     (``reference`` in ``digit_classifier.json``).
     """
-    samples, reference_images = _check_images(samples, "samples"), _check_images(reference_images, "reference_images")
+    samples, reference_images = check_images(samples, "samples"), check_images(reference_images, "reference_images")
     p = classify(samples, classifier)
     confidence = p.max(dim=1).values
     fd = frechet_distance(features(samples, classifier), features(reference_images, classifier))
@@ -271,7 +190,7 @@ def real_fd_spread(
     Raises:
         ValueError: naming the argument, unless 2 <= n <= N - 2 and draws >= 1.
     """
-    images = _check_images(images, "images")
+    images = check_images(images, "images")
     if not 2 <= n <= len(images) - 2:
         raise ValueError(f"n must lie in 2..N-2={len(images) - 2} (both sides need two images), got {n}")
     if draws < 1:
@@ -286,65 +205,6 @@ def meets_bar(report: QualityReport) -> bool:
     lo, hi = CLASS_FRACTION_RANGE
     return report.confident_fraction >= MIN_CONFIDENT_FRACTION and all(lo <= f <= hi for f in report.class_fractions)
 
-
-# --- Training the shipped classifier: ``python -m diffnotes.quality train --out PATH`` ----------------------------
-
-
-@dataclass(frozen=True)
-class ClassifierConfig:
-    """How the shipped classifier is trained: Adam with cosine decay, random shifts, a stratified held-out split."""
-
-    epochs: int = 12
-    batch_size: int = 64
-    lr: float = 2e-3
-    max_shift: int = 2  # pixels, in each direction
-    holdout_per_class: int = 50  # 10 x 50 = 500 held-out digits, 4,500 for training
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name, low in (("epochs", 1), ("batch_size", 1), ("holdout_per_class", 1), ("max_shift", 0)):
-            if getattr(self, name) < low:
-                raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-
-
-def holdout_split(labels: torch.Tensor, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stratified split by a seeded permutation: (train indices, held-out indices), ``per_class`` per label held out."""
-    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
-    held = torch.cat([perm[labels[perm] == k][:per_class] for k in range(NUM_CLASSES)]).sort().values
-    keep = torch.ones(len(labels), dtype=torch.bool)
-    keep[held] = False
-    return keep.nonzero().squeeze(1), held
-
-
-def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image (B, 1, H, W) by up to ``max_shift`` pixels along each axis, filling with background -1."""
-    h, w = x.shape[-2:]
-    padded = F.pad(x, (max_shift,) * 4, value=-1.0)
-    offsets = torch.randint(0, 2 * max_shift + 1, (len(x), 2), generator=generator).tolist()
-    return torch.stack([padded[i, :, a : a + h, b : b + w] for i, (a, b) in enumerate(offsets)])
-
-
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, config: ClassifierConfig) -> DigitClassifier:
-    """Minimise the cross-entropy of the labels on randomly shifted images; deterministic on a CPU for a seed."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model = DigitClassifier()
-    generator = torch.Generator().manual_seed(config.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    batches = -(-len(images) // config.batch_size)
-    decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * batches)
-    model.train()
-    for _ in range(config.epochs):
-        for index in torch.randperm(len(images), generator=generator).split(config.batch_size):
-            x = random_shift(images[index], config.max_shift, generator)
-            loss = F.cross_entropy(model(x), labels[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            decay.step()
-    return model.eval()
 
 
 def reference_numbers(classifier: DigitClassifier, images: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> dict:
@@ -382,7 +242,7 @@ def _main(argv: list[str] | None = None) -> None:
     from diffnotes.files import write_atomically, write_json
     from diffnotes.perfnotes import machine
 
-    parser = argparse.ArgumentParser(prog="python -m diffnotes.quality", description="Train the digit classifier.")
+    parser = argparse.ArgumentParser(prog="python -m diffnotes.evaluation.quality", description="Train the digit classifier.")
     parser.add_argument("command", choices=["train"])
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH, help="where to write the weights (and the .json)")
     args = parser.parse_args(argv)
@@ -397,7 +257,7 @@ def _main(argv: list[str] | None = None) -> None:
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()
     shipped = load_classifier(args.out, sha256=digest)  # every number below is measured on the shipped weights
     record = {
-        "command": f"python -m diffnotes.quality train --out {args.out}",
+        "command": f"python -m diffnotes.evaluation.quality train --out {args.out}",
         "config": asdict(config),
         "data": "diffnotes.data.load_mnist_5k(): 4,500 training / 500 held-out digits (holdout_split, seed 0)",
         "sha256": digest,
@@ -410,7 +270,8 @@ def _main(argv: list[str] | None = None) -> None:
     }
     write_json(args.out.with_suffix(".json"), record)
     print(json.dumps(record["reference"], indent=2))
-    print(f"trained in {seconds:.0f} s; set WEIGHTS_SHA256 = {digest!r} in diffnotes/quality.py")
+    print(f"trained in {seconds:.0f} s; set WEIGHTS_SHA256 = {digest!r} in diffnotes/evaluation/classifier.py")
+
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from diffnotes.objective import NoisePredictor
+from diffnotes.checks import positive_int
+from diffnotes.nets import NoisePredictor
 from diffnotes.runtime import by_profile
 
 Clock = Callable[[], float]
@@ -40,7 +41,7 @@ class SamplingBudget:
 
     Attributes:
         steps: steps of the chapters' sample figures; ``None`` means all T steps (Algorithm 2 itself); a number
-            S < T means the strided sampler :func:`diffnotes.sampling.strided_sample` with S steps.
+            S < T means the strided sampler :func:`diffnotes.samplers.ddpm.strided_sample` with S steps.
         n_samples: images sampled for each figure and quality report.
         n_reference: real digits that the samples' quality is measured against (real digits held out from them
             give the yardstick at the same sizes).
@@ -66,8 +67,7 @@ class SamplingBudget:
         if self.steps is not None and self.steps < 1:
             raise ValueError(f"steps must be None (all T steps) or >= 1, got {self.steps}")
         for name in ("n_samples", "n_reference", "snapshot_steps", "snapshot_images", "strided_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            positive_int(name, getattr(self, name))
         _check_batch_sizes(self.batch_sizes)
         if self.min_seconds < 0 or self.warmup < 0:
             raise ValueError(f"min_seconds and warmup must be >= 0, got {self.min_seconds} and {self.warmup}")
@@ -109,8 +109,10 @@ class EvalTiming:
 
 
 def _check_batch_sizes(batch_sizes: Sequence[int]) -> None:
-    if not batch_sizes or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batch_sizes):
+    if not batch_sizes:
         raise ValueError(f"batch_sizes must be a non-empty sequence of positive integers, got {batch_sizes!r}")
+    for b in batch_sizes:
+        positive_int("batch_sizes", b, " (each entry)")
 
 
 def synchronize(device: torch.device | str | None) -> None:
@@ -175,8 +177,7 @@ def time_evaluations(
         one :class:`EvalTiming` per batch size, in the order given.
     """
     _check_batch_sizes(batch_sizes)
-    if T < 1:
-        raise ValueError(f"T must be >= 1, got {T}")
+    positive_int("T", T)
     results = []
     for b in batch_sizes:
         x_t = torch.randn((b, *image_shape), device=device)
@@ -216,8 +217,7 @@ def flops_per_image(
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    positive_int("batch_size", batch_size)
     if backward:
         if not isinstance(model, nn.Module):
             raise ValueError(f"backward=True needs model to be an nn.Module, got {type(model).__name__}")

@@ -19,17 +19,17 @@ Values are nats per data point, or per dimension for the closed forms, unless a 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
 
-from diffnotes.objective import NoisePredictor
-from diffnotes.posterior import LinearReverse, posterior_mean_var, reverse_marginal
+from diffnotes.checks import positive_int, positive_variance
+from diffnotes.gaussians import gaussian_kl
+from diffnotes.nets import NoisePredictor
+from diffnotes.posterior import mu_theta, posterior_mean_var, posterior_variance
 from diffnotes.runtime import by_profile
-from diffnotes.sampling import SIGMAS, mu_theta, posterior_variance
+from diffnotes.samplers.ddpm import SIGMAS
 from diffnotes.schedules import Schedule, from_alpha_bar, prior_kl
-from diffnotes.toy import GaussianMixture, integration_grid
 
 #: The decoders p_theta(x_0 | x_1) of :func:`decoder_term`: a Gaussian density, or Ho et al.'s 256 bins.
 DECODERS: tuple[str, ...] = ("gaussian", "discretised")
@@ -63,39 +63,10 @@ def linear_in_time(T: int, beta_min: float = 0.1, beta_max: float = 20.0) -> Sch
     of Song et al. (2021); at T = 1000 its betas are within 10% of 1e-4 ... 0.02. Unlike
     :func:`diffnotes.schedules.linear`, a change of T refines one process instead of changing it.
     """
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be an integer >= 1, got {T!r}")
+    positive_int("T", T)
     tau = torch.arange(1, T + 1, dtype=F64) / T
     alpha_bar = torch.exp(-beta_min * tau - 0.5 * (beta_max - beta_min) * tau**2)
     return replace(from_alpha_bar(alpha_bar), name="linear-in-time")
-
-
-def _positive(name: str, value: torch.Tensor | float) -> torch.Tensor:
-    value = torch.as_tensor(value, dtype=F64)
-    if not bool((value > 0).all() & torch.isfinite(value).all()):
-        raise ValueError(f"{name} is a variance and must be finite and > 0; got minimum {float(value.min()):.4g}")
-    return value
-
-
-def gaussian_kl(mean1: torch.Tensor, var1: torch.Tensor, mean2: torch.Tensor, var2: torch.Tensor) -> torch.Tensor:
-    """KL(N(mean1, var1) || N(mean2, var2)) per coordinate (book eq. ``ch11-eq-kl``); sum it for a diagonal Gaussian.
-
-    1/2 (r - 1 - log r + (mean1 - mean2)^2 / var2) with r = var1 / var2; the arguments broadcast to one shape.
-
-    Raises:
-        ValueError: naming the argument, if a variance is not > 0 or the shapes do not broadcast.
-    """
-    tensors = [torch.as_tensor(v) for v in (mean1, var1, mean2, var2)]
-    for name, var in (("var1", tensors[1]), ("var2", tensors[3])):
-        if not bool((var > 0).all()):
-            raise ValueError(f"{name} is a variance and must be > 0; got minimum {float(var.min()):.4g}")
-    try:
-        mean1, var1, mean2, var2 = torch.broadcast_tensors(*tensors)
-    except RuntimeError:
-        shapes = ", ".join(f"{n} {tuple(v.shape)}" for n, v in zip(("mean1", "var1", "mean2", "var2"), tensors))
-        raise ValueError(f"mean1, var1, mean2 and var2 must broadcast to one shape; got {shapes}") from None
-    r_minus_1 = (var1 - var2) / var2  # r - 1 - log r = x - log1p(x), x = r - 1: no cancellation near r = 1
-    return 0.5 * (r_minus_1 - torch.log1p(r_minus_1) + (mean1 - mean2) ** 2 / var2)
 
 
 def reverse_variance(schedule: Schedule, sigma: str = "beta") -> torch.Tensor:
@@ -116,16 +87,16 @@ def reverse_variance(schedule: Schedule, sigma: str = "beta") -> torch.Tensor:
     return var
 
 
-def _check_var(schedule: Schedule, var: torch.Tensor) -> torch.Tensor:
+def check_var_table(schedule: Schedule, var: torch.Tensor) -> torch.Tensor:
     if var.shape != (schedule.T + 1,):
         raise ValueError(f"var must be a (T + 1,) = ({schedule.T + 1},) table of sigma_t^2, got {tuple(var.shape)}")
-    _positive("var", var[1:])
+    positive_variance("var", var[1:])
     return var.to(F64)
 
 
 def vlb_weight(schedule: Schedule, var: torch.Tensor) -> torch.Tensor:
     """(T + 1,) lambda_t = beta_t^2 / (2 sigma_t^2 alpha_t (1 - alpha_bar_t)) (book eq. ``ch11-eq-weight``); [0] nan."""
-    return schedule.beta**2 / (2 * _check_var(schedule, var) * schedule.alpha * (1 - schedule.alpha_bar))
+    return schedule.beta**2 / (2 * check_var_table(schedule, var) * schedule.alpha * (1 - schedule.alpha_bar))
 
 
 def terms_from_mse(schedule: Schedule, var: torch.Tensor, mse: torch.Tensor, second_moment: float) -> torch.Tensor:
@@ -135,7 +106,7 @@ def terms_from_mse(schedule: Schedule, var: torch.Tensor, mse: torch.Tensor, sec
     r_t = beta-tilde_t / sigma_t^2: L_{t-1} = 1/2 (r_t - 1 - log r_t) + lambda_t mse_t, L_0 = 1/2 log(2 pi sigma_1^2)
     + lambda_1 mse_1 and L_T = 1/2 (alpha_bar_T E[x_0^2] - alpha_bar_T - log(1 - alpha_bar_T)).
     """
-    var = _check_var(schedule, var)
+    var = check_var_table(schedule, var)
     if mse.shape != var.shape:
         raise ValueError(f"mse must be a (T + 1,) = ({schedule.T + 1},) table, got {tuple(mse.shape)}")
     weighted, t = vlb_weight(schedule, var) * mse, torch.arange(2, schedule.T + 1)
@@ -184,7 +155,7 @@ def diffusion_term(
         (B,) nats, summed over dimensions; its mean over eps is L_{t-1} (book eq. ``ch11-eq-kl-term``).
     """
     _check_batch(x0, eps)
-    var, t = _check_var(schedule, var), torch.as_tensor(t)
+    var, t = check_var_table(schedule, var), torch.as_tensor(t)
     if t.shape != x0.shape[:1] or t.is_floating_point() or int(t.min()) < 2 or int(t.max()) > schedule.T:
         raise ValueError(f"t must be a (B,) = ({x0.shape[0]},) integer tensor in 2..T={schedule.T}; got shape "
                          f"{tuple(t.shape)}, values {int(t.min())}..{int(t.max())}")
@@ -202,7 +173,7 @@ def discretised_log_likelihood(x0: torch.Tensor, mean: torch.Tensor, var: torch.
     P is the mass that N(mean, var) puts on the bin [x_0 - 1/255, x_0 + 1/255]; the two edge bins reach to -inf and
     +inf, so the 256 masses sum to 1. Computed with log Phi on the side of the bin away from the mean.
     """
-    var = _positive("var", var).to(mean)
+    var = positive_variance("var", var).to(mean)
     level = (x0 + 1) * 127.5
     if bool(((level < -1e-3) | (level > 255 + 1e-3) | ((level - level.round()).abs() > 1e-3)).any()):
         raise ValueError("x0 must lie on the 256 levels k / 127.5 - 1 (k = 0..255) of [-1, 1]")
@@ -223,7 +194,7 @@ def decoder_term(
     if decoder not in DECODERS:
         raise ValueError(f"decoder={decoder!r} is not a decoder; valid decoders are: {', '.join(DECODERS)}")
     _check_batch(x0, eps)
-    var, x, ab_1 = _check_var(schedule, var), x0.detach().cpu().double(), schedule.alpha_bar[1]
+    var, x, ab_1 = check_var_table(schedule, var), x0.detach().cpu().double(), schedule.alpha_bar[1]
     x_1 = ab_1.sqrt() * x + (1 - ab_1).sqrt() * eps.detach().cpu().double()
     mean = _model_mean(model, schedule, x_1, torch.ones(x.shape[0], dtype=torch.int64), like=x0)
     if decoder == "gaussian":
@@ -309,132 +280,3 @@ def bits_per_dim(
     """:func:`estimate_bound` with the discretised decoder, in bits per dimension: nats / (D ln 2) (``ch11-eq-bpd``)."""
     bound = estimate_bound(model, schedule, x0, generator, sigma, "discretised", n_timesteps)
     return bound.scaled(1.0 / (x0[0].numel() * math.log(2.0)))
-
-
-# --- data N(m, s2) and 1-D mixtures: the optimal predictor and every term in closed form ---------------------------
-
-
-def optimal_eps_gaussian(
-    schedule: Schedule, m: torch.Tensor | float, s2: torch.Tensor | float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """E[eps | x_t] = g_t x_t + h_t for data N(m, s2) in each coordinate (book eq. ``ch11-eq-optimal-eps``).
-
-    g_t = sqrt(1 - alpha_bar_t) / v_t and h_t = -g_t sqrt(alpha_bar_t) m, with v_t = alpha_bar_t s2 + 1 - alpha_bar_t.
-    ``m`` and ``s2`` (s2 >= 0) are numbers or tensors of one data point's shape; returns (g, h), each of shape
-    ``(T + 1, *m.shape)``.
-    """
-    m, s2 = torch.as_tensor(m, dtype=F64), torch.as_tensor(s2, dtype=F64)
-    if m.shape != s2.shape or not bool((s2 >= 0).all()):
-        raise ValueError(f"s2 must be >= 0 and have the shape of m, {tuple(m.shape)}; got {tuple(s2.shape)}")
-    ab = schedule.alpha_bar.reshape((-1,) + (1,) * m.dim())
-    g = (1 - ab).sqrt() / (ab * s2 + 1 - ab)
-    g[0] = 0.0  # t = 0 has no noise to predict
-    return g, -g * ab.sqrt() * m
-
-
-def linear_eps(g: torch.Tensor, h: torch.Tensor) -> Callable[..., torch.Tensor]:
-    """The noise predictor eps_theta(x_t, t) = g[t] x_t + h[t], with g, h (T + 1,) or ``(T + 1, *x_t.shape[1:])``."""
-    if g.shape != h.shape:
-        raise ValueError(f"h must have the shape of g, {tuple(g.shape)}; got {tuple(h.shape)}")
-
-    def model(x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        coef, shift = g.to(x_t.device)[t], h.to(x_t.device)[t]  # (B,) or (B, ...)
-        shape = coef.shape + (1,) * (x_t.dim() - coef.dim())
-        return (coef.reshape(shape) * x_t + shift.reshape(shape)).to(x_t.dtype)
-
-    return model
-
-
-def gaussian_bound_terms(
-    schedule: Schedule, m: float, s2: float, var: torch.Tensor, g: torch.Tensor, h: torch.Tensor
-) -> torch.Tensor:
-    """(T + 1,) the exact L_0, ..., L_T per dimension for data N(m, s2) and eps_theta = g_t x_t + h_t.
-
-    The error is Gaussian, mse_t = (1 - g_t sqrt(1 - alpha_bar_t))^2 + g_t^2 alpha_bar_t s2 + (g_t sqrt(alpha_bar_t) m
-    + h_t)^2 (book eq. ``ch11-eq-gauss-mse``), and :func:`terms_from_mse` does the rest.
-    """
-    s2 = float(_positive("s2", s2))
-    if g.shape != (schedule.T + 1,) or h.shape != g.shape:
-        shapes = f"{tuple(g.shape)}, {tuple(h.shape)}"
-        raise ValueError(f"g and h must be (T + 1,) = ({schedule.T + 1},) tables, got {shapes}")
-    ab = schedule.alpha_bar
-    mse = (1 - g * (1 - ab).sqrt()) ** 2 + g**2 * ab * s2 + (g * ab.sqrt() * m + h) ** 2
-    return terms_from_mse(schedule, var, mse, m**2 + s2)
-
-
-def gaussian_reverse(schedule: Schedule, var: torch.Tensor, g: torch.Tensor, h: torch.Tensor) -> LinearReverse:
-    """The model p_theta(x_{t-1} | x_t) = N(a_t x_t + b_t, sigma_t^2) that mu_theta makes of eps_theta = g_t x_t + h_t.
-
-    a_t = (1 - k_t g_t) / sqrt(alpha_t), b_t = -k_t h_t / sqrt(alpha_t), k_t = beta_t / sqrt(1 - alpha_bar_t) (book eq.
-    ``ch11-eq-linear-model``).
-    """
-    var = _check_var(schedule, var)
-    k = schedule.beta / (1 - schedule.alpha_bar).clamp(min=1e-300).sqrt()
-    a, b = (1 - k * g) / schedule.alpha.sqrt(), -k * h / schedule.alpha.sqrt()
-    a[0], b[0] = 0.0, 0.0
-    return LinearReverse(a, b, torch.cat([torch.ones(1, dtype=F64), var[1:]]))
-
-
-def gaussian_model_nll(reverse: LinearReverse, m: float, s2: float) -> float:
-    """E_{x_0 ~ N(m, s2)}[-log p_theta(x_0)] for p_theta(x_0) = N(M, P) (book eq. ``ch11-eq-model-nll``).
-
-    M and P come from :func:`diffnotes.posterior.reverse_marginal`.
-    """
-    s2 = float(_positive("s2", s2))
-    mean, var = reverse_marginal(reverse)
-    return 0.5 * math.log(2 * math.pi * var) + ((m - mean) ** 2 + s2) / (2 * var)
-
-
-def gaussian_entropy(s2: float) -> float:
-    """The differential entropy of N(m, s2), 1/2 log(2 pi e s2) nats: no model has a lower expected NLL."""
-    return 0.5 * math.log(2 * math.pi * math.e * float(_positive("s2", s2)))
-
-
-def _mixture_eps_and_density(
-    mixture: GaussianMixture, ab: torch.Tensor, x: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """E[eps | x_t = x] and q(x_t = x) for a 1-D mixture at alpha_bar ``ab``, points ``x`` broadcasting to (..., 1)."""
-    mu, s2, log_w = mixture.means[:, 0], mixture.covs[:, 0, 0], mixture.weights.log()
-    v = ab * s2 + 1 - ab  # (..., K) the variances of the diffused components
-    log_joint = log_w - 0.5 * ((x - ab.sqrt() * mu) ** 2 / v + torch.log(2 * math.pi * v))  # log w_k N(x; ., v)
-    post = torch.softmax(log_joint, dim=-1)  # P(k | x_t)
-    return ((1 - ab).sqrt() * (x - ab.sqrt() * mu) / v * post).sum(-1), torch.logsumexp(log_joint, dim=-1).exp()
-
-
-def mixture_eps(mixture: GaussianMixture, schedule: Schedule) -> Callable[..., torch.Tensor]:
-    """The optimal predictor E[eps | x_t] for a 1-D mixture, for x_t of shape (B, 1) (book eq. ``ch11-eq-mixture-eps``).
-
-    E[eps | x_t] = sum_k P(k | x_t) sqrt(1 - alpha_bar_t) (x_t - sqrt(alpha_bar_t) mu_k) / v_{k,t}, with
-    v_{k,t} = alpha_bar_t s2_k + 1 - alpha_bar_t.
-    """
-    if mixture.dim != 1:
-        raise ValueError(f"mixture must be 1-D, got dimension {mixture.dim}")
-
-    def model(x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        ab = schedule.alpha_bar[t.cpu()].reshape(-1, 1)  # (B, 1)
-        return _mixture_eps_and_density(mixture, ab, x_t.detach().cpu().double())[0].reshape(-1, 1).to(x_t)
-
-    return model
-
-
-def mixture_bound_terms(mixture: GaussianMixture, schedule: Schedule, var: torch.Tensor, n_grid: int) -> torch.Tensor:
-    """(T + 1,) L_0, ..., L_T for a 1-D mixture and its optimal predictor, from mse_t = 1 - E_q(x_t)[E[eps | x_t]^2].
-
-    The expectation over q(x_t) is a Riemann sum over ``n_grid`` points of [-L, L], L = max(8, abs(mu_k) + 12 s_k).
-    """
-    if mixture.dim != 1:
-        raise ValueError(f"mixture must be 1-D, got dimension {mixture.dim}")
-    reach = max(8.0, float((mixture.means[:, 0].abs() + 12 * mixture.covs[:, 0, 0].sqrt()).max()))
-    x = torch.linspace(-reach, reach, n_grid, dtype=F64).reshape(1, -1, 1)  # (1, G, 1)
-    mse = torch.zeros(schedule.T + 1, dtype=F64)
-    for chunk in torch.arange(1, schedule.T + 1).split(256):
-        eps_opt, density = _mixture_eps_and_density(mixture, schedule.alpha_bar[chunk].reshape(-1, 1, 1), x)  # (C, G)
-        mse[chunk] = 1 - (density * eps_opt**2).sum(1) * (2 * reach / (n_grid - 1))
-    return terms_from_mse(schedule, var, mse, float(mixture.cov[0, 0] + mixture.mean[0] ** 2))
-
-
-def mixture_entropy(mixture: GaussianMixture, n_grid: int) -> float:
-    """-int q log q for a 1-D or 2-D mixture, on the grid of :func:`diffnotes.toy.integration_grid` (nats)."""
-    points, cell = integration_grid(mixture, n_grid)
-    log_q = mixture.log_prob(points)
-    return float(-(log_q.exp() * log_q).sum() * cell)

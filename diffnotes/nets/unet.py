@@ -16,12 +16,13 @@ tokens (B, L, context_dim) read through cross-attention.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from diffnotes.nets.embeddings import timestep_embedding
 
 
 @dataclass(frozen=True)
@@ -69,20 +70,6 @@ class UNetConfig:
         for name in ("num_classes", "context_dim"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer or None, got {getattr(self, name)}")
-
-
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
-    """Sinusoidal embedding of timesteps (Vaswani et al.; Ho et al.), book eq. ``ch6-eq-time``: (B,) -> (B, dim).
-
-    With half = dim / 2 and frequencies ``omega_i = max_period**(-i / half)`` for i = 0..half-1, the embedding is
-    ``[sin(t omega_0), ..., sin(t omega_{half-1}), cos(t omega_0), ..., cos(t omega_{half-1})]``.
-    """
-    if dim % 2:
-        raise ValueError(f"dim must be even, got {dim}")
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
-    angles = t.float()[:, None] * freqs[None]  # (B, half)
-    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
 
 
 class ResBlock(nn.Module):
@@ -159,7 +146,9 @@ class Block(nn.Module):
 class UNet(nn.Module):
     """The compact U-Net: ``model(x_t, t, cond=None)`` -> eps_theta, the shape of ``x_t`` (B, C, H, W).
 
-    H and W must be divisible by 2**(levels - 1). ``cond`` is a (B,) integer tensor of labels in 0..num_classes
+    Any H and W work: an input whose sides are not divisible by 2**(levels - 1) is padded with zeros on the bottom
+    and right to the next multiple, and the output cropped back (latents of 7x7, images of 28x28 with four levels).
+    ``cond`` is a (B,) integer tensor of labels in 0..num_classes
     when the config has ``num_classes`` (None means "no label" for every image), a (B, L, context_dim) tensor of
     tokens when it has ``context_dim`` (required), and None otherwise.
     """
@@ -232,12 +221,12 @@ class UNet(nn.Module):
         levels = len(self.config.widths)
         if x_t.dim() != 4 or x_t.shape[1] != self.config.in_channels:
             raise ValueError(f"x_t must have shape (B, {self.config.in_channels}, H, W), got {tuple(x_t.shape)}")
-        if x_t.shape[-1] % 2 ** (levels - 1) or x_t.shape[-2] % 2 ** (levels - 1):
-            raise ValueError(f"x_t's H and W must be divisible by {2 ** (levels - 1)}, got {tuple(x_t.shape[-2:])}")
         if t.shape != x_t.shape[:1]:
             raise ValueError(f"t must have shape (B,) = ({x_t.shape[0]},), got {tuple(t.shape)}")
         emb, context = self.embed(t, cond)
-        h = self.stem(x_t)  # (B, widths[0], H, W)
+        height, width = x_t.shape[-2:]
+        multiple = 2 ** (levels - 1)
+        h = self.stem(F.pad(x_t, (0, -width % multiple, 0, -height % multiple)))  # (B, widths[0], H', W')
         skips = [h]
         for blocks, downsample in zip(self.down, self.downsample):
             for block in blocks:
@@ -252,7 +241,7 @@ class UNet(nn.Module):
             for block in blocks:
                 h = block(torch.cat([h, skips.pop()], dim=1), emb, context)
             h = upsample(h)  # (B, C, 2H, 2W), except at the top level
-        return self.head(h)
+        return self.head(h)[..., :height, :width]
 
 
 def count_parameters(model: nn.Module) -> int:

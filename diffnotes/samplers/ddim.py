@@ -23,21 +23,16 @@ as diffusers' ``set_alpha_to_one=True`` does. Names against diffusers' ``DDIMSch
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from diffnotes.objective import NoisePredictor
-from diffnotes.quality import QualityReport, evaluate
+from diffnotes.nets import NoisePredictor
+from diffnotes.posterior import predict_x0
 from diffnotes.runtime import by_profile
-from diffnotes.sampling import Callback, predict_x0
+from diffnotes.samplers.ddpm import Callback
+from diffnotes.samplers.timesteps import check_timesteps, previous_timesteps, subsequence
 from diffnotes.schedules import Schedule
-
-#: The timestep spacings, the paper's ("linear", "quadratic") and diffusers' ("leading", "trailing", "linspace").
-SPACINGS: tuple[str, ...] = ("linear", "quadratic", "leading", "trailing", "linspace")
 
 
 @dataclass(frozen=True)
@@ -75,56 +70,7 @@ class DDIMConfig:
         return by_profile(quick=quick, full=cls(), profile=profile)
 
 
-def subsequence(T: int, S: int, spacing: str = "linear") -> torch.Tensor:  # noqa: N803
-    """The S timesteps tau_1 < ... < tau_S that a sampler visits, in the book's index 1..T: a (S,) int64 tensor.
-
-    Book eq. ``ch12-eq-spacings``. The paper's spacings (its appendix D.2), both ending at tau_S = T:
-
-    - ``"linear"``: tau_i = floor(i T / S);
-    - ``"quadratic"``: tau_i = max(floor(T (i / S)^2), i), the max keeping the first steps distinct when S^2 > T.
-
-    diffusers' ``timestep_spacing`` (with ``steps_offset=0``), shifted by one from its 0..T-1 to the book's t:
-
-    - ``"leading"``: tau_i = (i - 1) (T // S) + 1, so sampling starts below T when S does not divide it;
-    - ``"trailing"``: round(T - k T / S) for k = S-1, ..., 0 (round half to even, as numpy), ending at T;
-    - ``"linspace"``: round(linspace(0, T - 1, S)) + 1.
-
-    Raises:
-        ValueError: if S is not an integer in 1..T, or for an unknown spacing (the message lists the valid ones).
-    """
-    if isinstance(S, bool) or not isinstance(S, (int, np.integer)) or not 1 <= S <= T:
-        raise ValueError(f"S (the number of sampling steps) must be an integer in 1..T={T}, got {S!r}")
-    if spacing not in SPACINGS:
-        raise ValueError(f"spacing={spacing!r} is not a timestep spacing; valid spacings are: {', '.join(SPACINGS)}")
-    i = np.arange(1, S + 1, dtype=np.int64)
-    if spacing == "linear":
-        tau = i * T // S
-    elif spacing == "quadratic":
-        tau = np.maximum(i * i * T // (S * S), i)
-    elif spacing == "leading":  # diffusers: (arange(S) * (T // S))[::-1]
-        tau = (i - 1) * (T // S) + 1
-    elif spacing == "trailing":  # diffusers: round(arange(T, 0, -T / S)) - 1
-        tau = np.round(np.arange(T, 0, -T / S))[::-1].astype(np.int64)
-    else:  # diffusers: round(linspace(0, T - 1, S))[::-1]
-        tau = np.linspace(0, T - 1, S).round().astype(np.int64) + 1
-    return torch.from_numpy(np.ascontiguousarray(tau))
-
-
-def previous_timesteps(tau: torch.Tensor) -> torch.Tensor:
-    """The step after each tau_i when sampling: tau_{i-1}, with tau_0 = 0 (where alpha_bar_0 = 1); (S,) int64."""
-    return torch.cat([torch.zeros(1, dtype=tau.dtype), tau[:-1]])
-
-
-def diffusers_previous_timestep(t: int, T: int, S: int) -> int:  # noqa: N803
-    """Where diffusers' DDIM step from the book's t lands: max(t - T // S, 0), whatever the spacing.
-
-    For ``"leading"`` and ``"trailing"`` with S dividing T this is the previous entry of the subsequence; for
-    ``"linspace"`` it is not (e.g. T = 1000, S = 10: from t = 1000 to 900, although the next listed step is 889).
-    """
-    return max(t - T // S, 0)
-
-
-def _check_eta(eta: float) -> None:
+def check_eta(eta: float) -> None:
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta must lie in [0, 1] (0: deterministic DDIM, 1: DDPM's posterior variance), got {eta!r}")
 
@@ -137,7 +83,7 @@ def _check_pair(T: int, t: int, t_prev: int) -> None:  # noqa: N803
 def ddim_sigma(schedule: Schedule, t: int, t_prev: int, eta: float) -> torch.Tensor:
     """sigma = eta sqrt((1 - alpha_bar_prev)/(1 - alpha_bar_t)) sqrt(1 - alpha_bar_t/alpha_bar_prev) (book eq.
     ``ch12-eq-sigma``), a 0-d tensor; with eta = 1 and t_prev = t - 1 it is sqrt(beta-tilde_t)."""
-    _check_eta(eta)
+    check_eta(eta)
     _check_pair(schedule.T, t, t_prev)
     ab, ab_prev = schedule.alpha_bar[t], schedule.alpha_bar[t_prev]
     return eta * ((1.0 - ab_prev) / (1.0 - ab) * (1.0 - ab / ab_prev)).sqrt()
@@ -177,23 +123,28 @@ def ddim_sample(
     model: NoisePredictor,
     schedule: Schedule,
     x_T: torch.Tensor,  # noqa: N803
-    steps: int,
+    steps: int | None,
     eta: float = 0.0,
     spacing: str = "linear",
     generator: torch.Generator | None = None,
     cond: torch.Tensor | None = None,
     callback: Callback | None = None,
     clip_x0: bool = False,
+    timesteps: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sample with ``steps`` model evaluations: DDIM steps tau_S -> ... -> tau_1 -> 0 from ``x_T`` (B, ...).
 
-    The contract of :func:`diffnotes.sampling.ddpm_sample`: ``callback(t, x_t, x0_hat)`` before each step, the
+    The contract of :func:`diffnotes.samplers.ddpm.ddpm_sample`: ``callback(t, x_t, x0_hat)`` before each step, the
     noise z drawn from ``generator`` (on the device of ``x_T``) only where sigma > 0, i.e. eta > 0 and t_prev > 0.
     With ``steps = T``, ``spacing="linear"`` and ``eta = 1`` it draws the same noise as ``ddpm_sample`` with
-    ``sigma="posterior"`` and returns the same samples. Returns x_0, (B, ...).
+    ``sigma="posterior"`` and returns the same samples. ``timesteps``, an increasing subsequence of 1..T, replaces
+    ``steps`` and ``spacing``; ``x_T`` is then the state at its last entry, which may lie below T (img2img, SDEdit).
+    Returns x_0, (B, ...).
     """
-    _check_eta(eta)
-    tau = subsequence(schedule.T, steps, spacing)
+    check_eta(eta)
+    if timesteps is None and steps is None:
+        raise ValueError("give steps (the subsequence is then chosen by spacing) or timesteps")
+    tau = check_timesteps(timesteps, schedule.T) if timesteps is not None else subsequence(schedule.T, steps, spacing)
     x_t = x_T
     for t, t_prev in zip(reversed(tau.tolist()), reversed(previous_timesteps(tau).tolist())):
         t_batch = torch.full((x_t.shape[0],), t, dtype=torch.int64, device=x_t.device)
@@ -260,114 +211,6 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, weights: torch.Tensor) -> torch.Te
     return (torch.sin((1.0 - w) * theta) * z0 + torch.sin(w * theta) * z1) / theta.sin()
 
 
-def _kernel(data: torch.Tensor, kernel_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The eigenvectors (D, D) of the covariance Sigma of ``data`` (N, ...) and the kernel's variances c lambda (D,)."""
-    if kernel_scale < 0:
-        raise ValueError(f"kernel_scale must be >= 0, got {kernel_scale!r}")
-    y = data.flatten(1).double()  # (N, D)
-    if kernel_scale == 0:
-        return torch.eye(y.shape[1]), torch.zeros(y.shape[1])
-    if len(y) < 2:
-        raise ValueError(f"data must hold at least 2 images for a kernel_scale > 0, got {len(y)}")
-    lam, basis = torch.linalg.eigh(torch.atleast_2d(torch.cov(y.T)))
-    return basis.float(), (kernel_scale * lam.clamp(min=0.0)).float()
-
-
-def ideal_predictor(data: torch.Tensor, schedule: Schedule, kernel_scale: float = 0.1) -> NoisePredictor:
-    """The exact minimiser of L_simple when the data are the N images ``data`` (N, ...) blurred by a Gaussian kernel.
-
-    Book eq. ``ch12-eq-ideal``. The data distribution is (1/N) sum_j N(y_j, c Sigma), Sigma the covariance of
-    ``data``, c = ``kernel_scale`` (c = 0: the N images themselves). Then q(x_t | j) = N(sqrt(alpha_bar_t) y_j,
-    alpha_bar_t c Sigma + (1 - alpha_bar_t) I), and eps*(x_t, t) = (x_t - sqrt(alpha_bar_t) E[x_0 | x_t]) /
-    sqrt(1 - alpha_bar_t) is computed exactly in the eigenbasis of Sigma: what a perfectly trained network would
-    predict. It is called as ``model(x_t, t, cond=None)``, like any noise predictor.
-    """
-    basis, k = _kernel(data, kernel_scale)
-    y_u = data.flatten(1).float() @ basis  # (N, D): the images in the eigenbasis
-
-    def eps_star(x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        ab = schedule.alpha_bar.to(x_t)[t.to(x_t.device)].unsqueeze(1)  # (B, 1)
-        u, ys, kk = basis.to(x_t), y_u.to(x_t), k.to(x_t)
-        x_u = x_t.flatten(1) @ u  # (B, D)
-        var = ab * kk + (1.0 - ab)  # (B, D): the variances of q(x_t | j) along the eigenvectors
-        # log q(x_t | j), less a term that is the same for every j (the softmax ignores it); the last term depends
-        # on t only, so it is computed once for each distinct t of the batch
-        t_unique, index = torch.unique(t, return_inverse=True)
-        ab_u = schedule.alpha_bar.to(x_t)[t_unique.to(x_t.device)].unsqueeze(1)  # (U, 1)
-        y_term = (0.5 * ab_u / (ab_u * kk + 1.0 - ab_u)) @ (ys * ys).T  # (U, N)
-        logits = ab.sqrt() * ((x_u / var) @ ys.T) - y_term[index.to(x_t.device)]  # (B, N)
-        y_bar = torch.softmax(logits, dim=1) @ ys  # (B, D): E[y_j | x_t]
-        x0_u = y_bar + ab.sqrt() * kk / var * (x_u - ab.sqrt() * y_bar)  # (B, D): E[x_0 | x_t]
-        return ((x_t.flatten(1) - ab.sqrt() * (x0_u @ u.T)) / (1.0 - ab).sqrt()).reshape(x_t.shape)
-
-    return eps_star
-
-
-def ideal_sample(data: torch.Tensor, kernel_scale: float, n: int, generator: torch.Generator) -> torch.Tensor:
-    """n exact samples (n, ...) of the distribution of :func:`ideal_predictor`: y_j, j uniform, plus N(0, c Sigma)
-    noise. What a sampler with no discretisation error would return for that predictor."""
-    basis, k = _kernel(data, kernel_scale)
-    j = torch.randint(0, len(data), (n,), generator=generator)
-    z = torch.randn(n, basis.shape[0], generator=generator)
-    return data[j] + ((z * k.sqrt()) @ basis.T).reshape(n, *data.shape[1:])
-
-
-@dataclass(frozen=True)
-class QualityCell:
-    """One cell of :func:`quality_table`: S steps at one eta, the samples' quality report and the time per image."""
-
-    steps: int
-    eta: float
-    report: QualityReport
-    seconds_per_image: float
-
-
-@torch.no_grad()
-def quality_table(
-    model: NoisePredictor,
-    schedule: Schedule,
-    steps_list: Sequence[int],
-    etas: Sequence[float],
-    n_samples: int,
-    reference_images: torch.Tensor,
-    generator: torch.Generator,
-    batch_size: int = 500,
-    device: torch.device | str = "cpu",
-    spacing: str = "linear",
-) -> list[QualityCell]:
-    """Sample quality against the number of steps S and eta, the shape of Table 1 of Song et al. (2021).
-
-    Every cell starts from the same ``n_samples`` noises x_T and, where eta > 0, draws its z from a generator with the
-    same seed (common random numbers), so that differences between cells are the sampler's, not chance's. Samples
-    are clipped to [-1, 1] and measured by :func:`diffnotes.quality.evaluate` against ``reference_images``; the
-    time per image is wall-clock on ``device``, after one untimed network evaluation has warmed it up (the first
-    call of a network pays for loading and planning its kernels, which would otherwise count against the first
-    cell). Returns one :class:`QualityCell` per (eta, S), eta-major.
-    """
-    for S in steps_list:
-        subsequence(schedule.T, S, spacing)  # checks S and the spacing before any work
-    for eta in etas:
-        _check_eta(eta)
-    device = torch.device(device)
-    schedule = schedule.to(device=device, dtype=torch.float32)
-    x_T = torch.randn((n_samples, *reference_images.shape[1:]), generator=generator)  # noqa: N806
-    noise_seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    ddim_sample(model, schedule, x_T[:batch_size].to(device), 1)  # warm-up, untimed; eta = 0 draws no noise
-    cells = []
-    for eta in etas:
-        for S in steps_list:
-            z_generator = torch.Generator(device).manual_seed(noise_seed)
-            start = time.perf_counter()
-            samples = torch.cat([
-                ddim_sample(model, schedule, batch.to(device), S, eta, spacing, z_generator).cpu()
-                for batch in x_T.split(batch_size)
-            ])
-            seconds = (time.perf_counter() - start) / n_samples
-            report = evaluate(samples.clamp(-1.0, 1.0), reference_images)
-            cells.append(QualityCell(steps=S, eta=float(eta), report=report, seconds_per_image=seconds))
-    return cells
-
-
 def reconstruction_mse(x0: torch.Tensor, x0_back: torch.Tensor) -> float:
     """The per-pixel mean squared error of a reconstruction, (B, ...) against (B, ...) in [-1, 1], computed with the
     pixels scaled to [0, 1] (a quarter of the error in [-1, 1]), as Song et al. (2021) report it in their Table 2."""
@@ -379,10 +222,3 @@ def flow_coordinates(schedule: Schedule, x_t: torch.Tensor, t: int) -> tuple[tor
     alpha_bar_t) = SNR(t)^(-1/2) (a 0-d tensor) and x_bar = x_t / sqrt(alpha_bar_t) (the shape of x_t)."""
     ab = schedule.alpha_bar[t].to(x_t)
     return ((1.0 - ab) / ab).sqrt(), x_t / ab.sqrt()
-
-
-
-def cell_from_dict(d: dict) -> QualityCell:
-    """The :class:`QualityCell` that ``dataclasses.asdict(cell)`` made ``d`` from (a record read back from JSON)."""
-    report = QualityReport(**{**d["report"], "class_fractions": tuple(d["report"]["class_fractions"])})
-    return QualityCell(steps=d["steps"], eta=d["eta"], report=report, seconds_per_image=d["seconds_per_image"])
