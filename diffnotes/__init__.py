@@ -1,7 +1,22 @@
 """diffnotes: the companion package of the diffusion-models textbook.
 
-One module per chapter of the book; each public function names the book's equation it implements.
-Import order (foundations first): ``runtime`` -> ``gaussians`` -> ``schedules`` -> ``forward`` -> ...
+The package reads in the book's order, which is also the direction of its data flow; each stage imports only from
+the stages above it (``tests/test_layout.py`` checks this, and that no module passes 300 lines)::
+
+    foundations   runtime, checks, files, data, perfnotes    profiles, argument checks, safe files, digits, records
+    Gaussians     gaussians                                   chapter 1
+    schedules     schedules                                   chapter 3
+    forward       forward, mixtures, toy                      chapters 2 and 4
+    posterior     posterior, posterior_grid                   chapter 10: the formulas every sampler uses
+    networks      nets/ (embeddings, mlp, unet, architecture, exact, guidance)   chapters 5 and 6
+    training      objective, checkpoints, training            chapters 5 and 7
+    samplers      samplers/ (timesteps, ddpm, ddim, gaussian_chain)              chapters 8 and 12
+    evaluation    evaluation/ (likelihood, bound, exact_bound, statistics,      chapters 8, 9, 11, 12
+                  classifier, quality, table, timing)
+    shipped       pretrained, train_digits                    the trained digit model
+    plots         plotting/                                   every figure
+
+Each public function names the book's equation it implements.
 """
 
 from diffnotes.runtime import PROFILES, Runtime, by_profile, get_device, get_profile, seed_everything, setup

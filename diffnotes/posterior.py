@@ -174,13 +174,6 @@ def eps_from_v(schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor | int, v: 
     return ab.sqrt() * v + (1.0 - ab).sqrt() * x_t
 
 
-def x0_from_v(schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor | int, v: torch.Tensor) -> torch.Tensor:
-    """x_0 = sqrt(alpha_bar_t) x_t - sqrt(1 - alpha_bar_t) v (book eq. ``ch10-eq-v-inverse``)."""
-    same_shape("v", v, "x_t", x_t)
-    ab = _alpha_bar(schedule, t, x_t)
-    return ab.sqrt() * x_t - (1.0 - ab).sqrt() * v
-
-
 def convert(
     schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor | int, value: torch.Tensor, source: str, target: str
 ) -> torch.Tensor:

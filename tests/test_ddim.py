@@ -366,14 +366,25 @@ def test_figures_draw():
     images = torch.rand(3, 1, 28, 28) * 2 - 1
     report = QualityReport(3, 1.0, 1.0, (0.1,) * 10, 5.0, 1.0, 2.0, 0)
     cells = [table.QualityCell(S, eta, report, 1e-3 * S) for eta in (0.0, 1.0) for S in (5, 10)]
-    figures = [
-        plots.plot_spacings(s, {name: timesteps.subsequence(100, 10, name) for name in timesteps.SPACINGS}),
-        plots.plot_trajectories({"a": [(100, images), (50, images)], "b": [(100, images), (50, images)]}),
-        plots.plot_same_noise({5: images, 10: images}),
-        plots.plot_convergence({5: 0.1, 10: 0.05}, "x", "error", paper={10: 0.01}),
-        plots.plot_inversion(images, images, {10: images}),
-        plots.plot_interpolation({"spherical": images}, torch.linspace(0, 1, 3)),
-        plots.plot_quality_table(cells, floor=3.0, floor_label="real digits", floor_range=(2.0, 4.5)),
-    ]
-    assert all(len(f.axes) >= 1 for f in figures)
+    spacings = plots.plot_spacings(s, {name: timesteps.subsequence(100, 10, name) for name in timesteps.SPACINGS})
+    rows = spacings.axes[0]
+    assert [t.get_text() for t in rows.get_yticklabels()] == list(timesteps.SPACINGS)  # one row per spacing
+    assert [len(c.get_offsets()) for c in rows.collections] == [10] * len(timesteps.SPACINGS)  # S marks each
+    trajectories = plots.plot_trajectories({"a": [(100, images), (50, images)], "b": [(100, images), (50, images)]})
+    assert [ax.get_ylabel() for ax in trajectories.axes] == ["a", "b"]
+    assert [t.get_text() for t in trajectories.axes[0].get_xticklabels()] == ["$t=100$", "$t=50$"]
+    assert [ax.get_ylabel() for ax in plots.plot_same_noise({5: images, 10: images}).axes] == ["$S=5$", "$S=10$"]
+    convergence = plots.plot_convergence({5: 0.1, 10: 0.05}, "x", "error", paper={10: 0.01}).axes[0]
+    assert [line.get_label() for line in convergence.lines] == ["x", "slope $-1$", "Song et al., CIFAR-10"]
+    assert list(convergence.lines[1].get_ydata()) == pytest.approx([0.1, 0.05])  # the guide has the slope
+    inversion = plots.plot_inversion(images, images, {10: images})
+    assert [ax.get_ylabel() for ax in inversion.axes] == ["digit $x_0$", "encoded $x_T$", "back, $S=10$"]
+    interpolation = plots.plot_interpolation({"spherical": images}, torch.linspace(0, 1, 3))
+    assert [t.get_text() for t in interpolation.axes[0].get_xticklabels()] == ["$w=0$", "$w=0.5$", "$w=1$"]
+    table_figure = plots.plot_quality_table(cells, floor=3.0, floor_label="real digits", floor_range=(2.0, 4.5))
+    left, right = table_figure.axes
+    assert [line.get_label() for line in left.lines] == [r"$\eta=0$", r"$\eta=1$", "real digits"]
+    assert list(left.lines[0].get_ydata()) == [5.0, 5.0] and list(left.lines[2].get_ydata()) == [3.0, 3.0]
+    assert list(right.lines[1].get_ydata()) == pytest.approx([5.0, 10.0])  # milliseconds per image: 1e3 * 1e-3 S
+    assert len(left.patches) == 1  # the band of the yardstick's draws
     matplotlib.pyplot.close("all")

@@ -1,8 +1,11 @@
 """The performance notes' records: written atomically, read back by kind and date, shown as tables."""
 
 import json
+import os
+from datetime import date
 
 import pytest
+import torch
 
 from diffnotes import perfnotes
 
@@ -19,9 +22,15 @@ def test_records_round_trip_by_kind_and_date(tmp_path):
     assert json.loads((tmp_path / "a.json").read_text())["machine"] == perfnotes.machine()
 
 
-def test_a_record_names_its_machine_command_and_version():
-    record = perfnotes.new_record("notebook_times", {"seconds": {}})
-    assert {"machine", "command", "torch", "date"} <= set(record) and record["machine"]
+def test_a_record_names_its_machine_command_and_version(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["benchmarks/notebook_times.py", "--profile", "quick"])
+    results = {"seconds": {"ch01": 3.5}}
+    record = perfnotes.new_record("notebook_times", results)
+    assert record["kind"] == "notebook_times" and record["results"] == results
+    assert record["command"] == "python benchmarks/notebook_times.py --profile quick"
+    assert record["torch"] == torch.__version__ and record["date"] == date.today().isoformat()
+    cores = f"{os.cpu_count()} cores, {torch.get_num_threads()} thread"
+    assert record["machine"] == perfnotes.machine() and (cores in record["machine"] or "CUDA" in record["machine"])
 
 
 def test_bad_input_gets_clear_errors(tmp_path):
