@@ -1,4 +1,4 @@
-"""Chapter 11 (diffnotes.bound): the bound term by term, the KL between Gaussians, the weights that L_simple drops,
+"""Chapter 11 (diffnotes.evaluation.bound): the bound term by term, the KL between Gaussians, the weights that L_simple drops,
 closed forms for Gaussian and Gaussian-mixture data, the discretised decoder and bits per dimension; bad input.
 
 Monte Carlo tolerances are 5 standard errors of the estimate: a mean of n draws with sample standard deviation sd

@@ -1,4 +1,4 @@
-"""DDIM (diffnotes.ddim): the update against diffusers, its identities, inversion, spacings and bad input."""
+"""DDIM (diffnotes.samplers.ddim): the update against diffusers, its identities, inversion, spacings and bad input."""
 
 import math
 

@@ -1,4 +1,5 @@
-"""The toy noise predictor and its yardsticks (diffnotes.noise_predictor)."""
+"""The toy noise predictor of chapter 5 and its yardsticks: diffnotes.nets.mlp, diffnotes.training.train_toy,
+diffnotes.nets.exact.affine_eps and diffnotes.evaluation.statistics."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Algorithm 2 (diffnotes.sampling): step by step on stub predictors, and against diffusers' DDPMScheduler."""
+"""Algorithm 2 (diffnotes.samplers.ddpm): step by step on stub predictors, and against diffusers' DDPMScheduler."""
 
 import math
 

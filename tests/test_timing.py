@@ -1,4 +1,4 @@
-"""The cost of sampling (diffnotes.timing): timers driven by a fake clock, the extrapolation N * t_eval(B), and
+"""The cost of sampling (diffnotes.evaluation.timing): timers driven by a fake clock, the extrapolation N * t_eval(B), and
 the number of network evaluations each sampler makes."""
 
 import pytest

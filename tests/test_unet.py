@@ -1,4 +1,4 @@
-"""The compact U-Net (diffnotes.unet) and what inspects it (diffnotes.architecture, diffnotes.plotting.unet)."""
+"""The compact U-Net (diffnotes.nets.unet) and what inspects it (diffnotes.nets.architecture, diffnotes.plotting.unet)."""
 
 import math
 
