@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
+from diffnotes.checks import same_shape
 from diffnotes.runtime import by_profile
 from diffnotes.schedules import Schedule, check_timestep
 
@@ -50,11 +51,6 @@ class ForwardConfig:
         """The quick profile's sizes (seconds on a laptop CPU), or 10 to 20 times more samples in the full one."""
         full = cls(n_scalars=400_000, n_images=2_000, n_permutations=1_000)
         return by_profile(quick=cls(), full=full, profile=profile)
-
-
-def _check_same_shape(x: torch.Tensor, eps: torch.Tensor, x_name: str) -> None:
-    if x.shape != eps.shape:
-        raise ValueError(f"eps must have the shape of {x_name}, {tuple(x.shape)}; got {tuple(eps.shape)}")
 
 
 def _as_step(t: int, low: int, T: int) -> int:  # noqa: N803
@@ -85,7 +81,7 @@ def q_step(schedule: Schedule, x_prev: torch.Tensor, t: torch.Tensor | int, eps:
     Raises:
         ValueError: if ``eps`` has another shape, or ``t`` holds a non-integer or a value outside 1..T.
     """
-    _check_same_shape(x_prev, eps, "x_prev")
+    same_shape("eps", eps, "x_prev", x_prev)
     t_checked = check_timestep(t, schedule.T)
     if t_checked.numel() and int(t_checked.min()) < 1:
         raise ValueError(f"t must lie in 1..T={schedule.T} for a forward step, got {t!r}")
@@ -106,7 +102,7 @@ def q_sample(schedule: Schedule, x0: torch.Tensor, t: torch.Tensor | int, eps: t
     Returns:
         (B, ...) the batch x_t.
     """
-    _check_same_shape(x0, eps, "x0")
+    same_shape("eps", eps, "x0", x0)
     alpha_bar = schedule.at(schedule.alpha_bar, t, x0.dim()).to(x0)
     return alpha_bar.sqrt() * x0 + (1.0 - alpha_bar).sqrt() * eps
 
@@ -117,7 +113,7 @@ def q_sample_as_on_slide(schedule: Schedule, x0: torch.Tensor, t: int, eps: torc
     Its standard deviation is (1 - alpha_bar_t)^(1/4); the book uses it to show that the checks reject it (the
     erratum of chapter 2). Shapes as in :func:`q_sample`.
     """
-    _check_same_shape(x0, eps, "x0")
+    same_shape("eps", eps, "x0", x0)
     alpha_bar = schedule.at(schedule.alpha_bar, t, x0.dim()).to(x0)
     return alpha_bar.sqrt() * x0 + (1.0 - alpha_bar) ** 0.25 * eps
 

@@ -95,10 +95,7 @@ class Schedule:
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Schedule:
         """Return a copy with every tensor moved to ``device`` and/or cast to ``dtype``."""
-        return Schedule(
-            self.name,
-            *(x.to(device=device, dtype=dtype) for x in (self.beta, self.alpha, self.alpha_bar)),
-        )
+        return Schedule(self.name, *(x.to(device=device, dtype=dtype) for x in (self.beta, self.alpha, self.alpha_bar)))
 
     def at(self, values: torch.Tensor, t: torch.Tensor | int, ndim: int) -> torch.Tensor:
         """Pick ``values[t]`` for a batch of timesteps and shape it to broadcast over a batch.

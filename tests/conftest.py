@@ -17,6 +17,12 @@ def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def randn(shape: tuple[int, ...], seed: int | torch.Generator, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Standard normal draws of ``shape``, from a seed or a generator (float64 unless told)."""
+    generator = seed if isinstance(seed, torch.Generator) else gen(seed)
+    return torch.randn(shape, generator=generator, dtype=dtype)
+
+
 class ScaledInput(torch.nn.Module):
     """diffusers' scheduler-test dummy model, eps(x_t, s) = x_t s / (s + 1), at s = t - offset: ``offset=1`` is
     diffusers' own timestep i = t - 1, ``offset=0`` the book's t."""

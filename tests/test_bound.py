@@ -12,7 +12,7 @@ import math
 
 import pytest
 import torch
-from conftest import gen
+from conftest import gen, randn
 
 from diffnotes import gaussians, mixtures, posterior_grid, schedules
 from diffnotes.evaluation import bound, exact_bound, likelihood
@@ -23,9 +23,6 @@ LINEAR = schedules.linear()  # T = 1000, Ho et al. (2020)
 M, S2 = 0.5, 0.25  # the Gaussian data N(M, S2) of the chapter
 
 
-
-def randn(g: torch.Generator, *shape: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=g, dtype=torch.float64)
 
 
 def within_5_se(samples: torch.Tensor, exact: torch.Tensor | float) -> bool:
@@ -44,8 +41,8 @@ def gaussian_setup(schedule: schedules.Schedule, sigma: str, m: float = M, s2: f
 
 def test_gaussian_kl_matches_torch_distributions_on_random_parameters():
     g = gen(0)
-    mean1, mean2 = 3 * randn(g, 1000), 3 * randn(g, 1000)
-    var1, var2 = torch.exp(4 * randn(g, 1000)), torch.exp(4 * randn(g, 1000))  # variances from about 1e-5 to 1e5
+    mean1, mean2 = 3 * randn((1000,), g), 3 * randn((1000,), g)
+    var1, var2 = torch.exp(4 * randn((1000,), g)), torch.exp(4 * randn((1000,), g))  # variances from about 1e-5 to 1e5
     normal = torch.distributions.Normal
     theirs = torch.distributions.kl_divergence(normal(mean1, var1.sqrt()), normal(mean2, var2.sqrt()))
     assert torch.allclose(gaussians.gaussian_kl(mean1, var1, mean2, var2), theirs, rtol=1e-9, atol=1e-12)
@@ -53,12 +50,12 @@ def test_gaussian_kl_matches_torch_distributions_on_random_parameters():
 
 def test_gaussian_kl_is_never_negative_and_zero_only_for_equal_gaussians():
     g = gen(1)
-    mean1, var1 = randn(g, 100_000), torch.exp(3 * randn(g, 100_000))
+    mean1, var1 = randn((100_000,), g), torch.exp(3 * randn((100_000,), g))
     # Half the pairs nearly equal (relative differences down to 1e-12), where cancellation would show up as kl < 0.
     tiny = 10.0 ** -torch.randint(1, 13, (100_000,), generator=g).double()
     near = torch.rand(100_000, generator=g) < 0.5
-    mean2 = torch.where(near, mean1 + tiny * randn(g, 100_000), randn(g, 100_000))
-    var2 = torch.where(near, var1 * (1 + tiny), torch.exp(3 * randn(g, 100_000)))
+    mean2 = torch.where(near, mean1 + tiny * randn((100_000,), g), randn((100_000,), g))
+    var2 = torch.where(near, var1 * (1 + tiny), torch.exp(3 * randn((100_000,), g)))
     kl = gaussians.gaussian_kl(mean1, var1, mean2, var2)
     assert bool((kl >= 0).all())
     assert bool((gaussians.gaussian_kl(mean1, var1, mean1, var1) == 0).all())
@@ -79,8 +76,8 @@ def test_gaussian_kl_matches_monte_carlo(mean1, var1, mean2, var2):
 
 def test_gaussian_kl_sums_over_coordinates_of_a_diagonal_gaussian():
     g = gen(3)
-    mean1, mean2 = randn(g, 5), randn(g, 5)
-    var1, var2 = randn(g, 5).exp(), randn(g, 5).exp()
+    mean1, mean2 = randn((5,), g), randn((5,), g)
+    var1, var2 = randn((5,), g).exp(), randn((5,), g).exp()
     p = torch.distributions.MultivariateNormal(mean1, torch.diag(var1))
     q = torch.distributions.MultivariateNormal(mean2, torch.diag(var2))
     theirs = float(torch.distributions.kl_divergence(p, q))
@@ -205,7 +202,7 @@ def test_linear_model_marginal_matches_ancestral_samples():
     mean, var0 = likelihood.reverse_marginal(exact_bound.gaussian_reverse(s, var, g, h))
     model, x = exact_eps.linear_eps(g, h), torch.randn(n, 1, generator=gen(14), dtype=torch.float64)
     for t in range(s.T, 0, -1):  # Algorithm 2 with the model's own sigma_t at every step, t = 1 included
-        x = mu_theta(s, x, t, model(x, torch.full((n,), t))) + var[t].sqrt() * randn(gen(15 + t), n, 1)
+        x = mu_theta(s, x, t, model(x, torch.full((n,), t))) + var[t].sqrt() * randn((n, 1), gen(15 + t))
     assert within_5_se(x, mean)
     assert within_5_se((x - mean) ** 2, var0)
 

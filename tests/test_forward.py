@@ -13,7 +13,7 @@ import math
 
 import pytest
 import torch
-from conftest import gen
+from conftest import gen, randn
 from scipy import stats
 
 from diffnotes import forward, schedules
@@ -24,9 +24,6 @@ LINEAR = schedules.linear()  # T = 1000, beta from 1e-4 to 0.02 (Ho et al., 2020
 TOY = schedules.from_betas(torch.tensor([0.2, 0.4, 0.3]))  # large betas: wide densities for quadrature
 
 
-
-def randn(shape: tuple[int, ...], seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    return torch.randn(shape, generator=gen(seed), dtype=dtype)
 
 
 def assert_moments(sample: torch.Tensor, mean: float, var: float) -> None:

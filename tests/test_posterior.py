@@ -12,7 +12,7 @@ import math
 
 import pytest
 import torch
-from conftest import gen
+from conftest import gen, randn
 
 from diffnotes import forward, posterior, posterior_grid, schedules
 from diffnotes.evaluation import likelihood
@@ -23,9 +23,6 @@ COSINE = schedules.cosine()
 TOY = schedules.from_betas(torch.tensor([0.2, 0.4, 0.3]))  # T = 3, large betas: wide densities for quadrature
 
 
-
-def randn(shape: tuple[int, ...], seed: int) -> torch.Tensor:
-    return torch.randn(shape, generator=gen(seed), dtype=torch.float64)
 
 
 def normal_nll(x: torch.Tensor, mean: float | torch.Tensor, var: float | torch.Tensor) -> torch.Tensor:
