@@ -38,7 +38,7 @@ class ForwardConfig:
     """Sample sizes of the chapter's checks, per method (chain and kernel); :meth:`for_profile` picks them.
 
     ``n_scalars`` numbers for the moments and the KS test; ``n_images`` digits, compared at step ``t_images`` by
-    :func:`mmd_test` with ``n_permutations`` permutations (so its smallest p-value is 1/(n_permutations + 1)).
+    :func:`~diffnotes.evaluation.statistics.mmd_test` with ``n_permutations`` permutations (so its smallest p-value is 1/(n_permutations + 1)).
     """
 
     n_scalars: int = 20_000

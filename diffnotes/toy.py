@@ -2,7 +2,7 @@
 
 q(x_t) = int q(x_t | x_0) q(x_0) dx_0 is sampled by drawing x_0 ~ q(x_0), then x_t ~ q(x_t | x_0)
 (:func:`ancestral_sample`). For a Gaussian mixture q(x_0), q(x_t) is a Gaussian mixture in closed form
-(:meth:`GaussianMixture.diffuse`): component N(mu_k, Sigma_k) becomes
+(:meth:`~diffnotes.mixtures.GaussianMixture.diffuse`): component N(mu_k, Sigma_k) becomes
 N(sqrt(alpha_bar_t) mu_k, alpha_bar_t Sigma_k + (1 - alpha_bar_t) I), with the same weight.
 
 Points are float64 tensors of shape (n, D); randomness enters as a ``generator`` argument.

@@ -272,7 +272,7 @@ class ToyTrainConfig:
 
 
 def train_toy(config: ToyTrainConfig, model_config: MLPConfig | None = None) -> TrainState:
-    """Train an :class:`MLP` on two moons with Algorithm 1 (:func:`diffnotes.training.train`), on the CPU.
+    """Train an :class:`~diffnotes.nets.mlp.MLP` on two moons with Algorithm 1 (:func:`diffnotes.training.train`), on the CPU.
 
     Returns the loop's state: ``state.ema`` is the model to use, ``state.history`` the loss curve.
     """

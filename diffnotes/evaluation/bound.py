@@ -11,7 +11,7 @@ With eps_theta, L_{t-1} = const + lambda_t E||eps - eps_theta||^2 (book eq. ``ch
 that L_simple drops. A table ``var`` of sigma_t^2 is a (T + 1,) tensor indexed by t = 1..T (entry 0 unused).
 
 For data N(m, s2) and 1-D Gaussian mixtures the optimal predictor is known and every term has a closed form
-(:func:`gaussian_bound_terms`, :func:`mixture_bound_terms`); :func:`estimate_bound` estimates the bound of any model by
+(:func:`~diffnotes.evaluation.exact_bound.gaussian_bound_terms`, :func:`~diffnotes.evaluation.exact_bound.mixture_bound_terms`); :func:`estimate_bound` estimates the bound of any model by
 Monte Carlo, with Ho et al.'s discretised decoder for data on 256 levels, and :func:`bits_per_dim` converts it.
 Values are nats per data point, or per dimension for the closed forms, unless a name says bits.
 """

@@ -27,7 +27,7 @@ def gaussian_bound_terms(
     """(T + 1,) the exact L_0, ..., L_T per dimension for data N(m, s2) and eps_theta = g_t x_t + h_t.
 
     The error is Gaussian, mse_t = (1 - g_t sqrt(1 - alpha_bar_t))^2 + g_t^2 alpha_bar_t s2 + (g_t sqrt(alpha_bar_t) m
-    + h_t)^2 (book eq. ``ch11-eq-gauss-mse``), and :func:`terms_from_mse` does the rest.
+    + h_t)^2 (book eq. ``ch11-eq-gauss-mse``), and :func:`~diffnotes.evaluation.bound.terms_from_mse` does the rest.
     """
     s2 = float(positive_variance("s2", s2))
     if g.shape != (schedule.T + 1,) or h.shape != g.shape:

@@ -5,7 +5,7 @@ The chapters that train and sample a digit model ask three questions of its samp
 1. Do they look like real digits, as a population? The Frechet distance (Heusel et al., 2017) between Gaussians
    fitted to features of real (r) and generated (g) images,
    ``FD = ||mu_r - mu_g||^2 + Tr(Sigma_r + Sigma_g - 2 (Sigma_r Sigma_g)^(1/2))``, taken in the feature layer of
-   :class:`DigitClassifier`, a small CNN trained on the 5,000 offline digits. Inception features mean little for
+   :class:`~diffnotes.evaluation.classifier.DigitClassifier`, a small CNN trained on the 5,000 offline digits. Inception features mean little for
    28x28 grey digits, hence a "Frechet classifier distance"; its values compare only within this extractor and at
    equal sample sizes (the estimate is biased upwards at small n).
 2. Are all ten digits there, in the right proportions (mode coverage)? The classifier's class histogram.

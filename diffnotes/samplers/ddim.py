@@ -9,7 +9,7 @@ One DDIM step from t down to t_prev < t (book eqs. ``ch12-eq-x0-hat``, ``ch12-eq
 eta = 1 with t_prev = t - 1 is the DDPM step with sigma_t^2 = beta-tilde_t; eta = 0 is deterministic.
 
 Time index: the book's t = 1..T with alpha_bar_0 = 1. A sampler visits a subsequence tau_1 < ... < tau_S = T
-(:func:`subsequence`) and steps tau_S -> tau_{S-1} -> ... -> tau_1 -> 0; the last step lands on alpha_bar_0 = 1,
+(:func:`~diffnotes.samplers.timesteps.subsequence`) and steps tau_S -> tau_{S-1} -> ... -> tau_1 -> 0; the last step lands on alpha_bar_0 = 1,
 as diffusers' ``set_alpha_to_one=True`` does. Names against diffusers' ``DDIMScheduler.step``:
 
     book               diffnotes      diffusers
@@ -41,7 +41,7 @@ class DDIMConfig:
 
     The quality table has columns ``steps_list`` and rows ``etas``, ``n_samples`` images per cell drawn
     ``batch_size`` at a time. Unless ``use_shipped_model`` and the trained digit model ships, the model is
-    :func:`ideal_predictor` of ``memory_size`` digits with ``kernel_scale``. Inversion encodes ``n_inversion``
+    :func:`~diffnotes.nets.exact.ideal_predictor` of ``memory_size`` digits with ``kernel_scale``. Inversion encodes ``n_inversion``
     digits with each of ``inversion_steps``; the ODE section compares ``n_flow`` samples for each of ``flow_steps``
     with ``flow_reference_steps``; the interpolation has ``n_frames`` frames sampled with ``interpolation_steps``.
     """

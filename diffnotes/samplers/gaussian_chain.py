@@ -43,7 +43,7 @@ def chain_variances(
     sigma: str = "beta",
     generator: torch.Generator | None = None,
 ) -> dict[int, float]:
-    """The variance of every element of the chains of :func:`ddpm_sample` started from ``x_T`` (B, ...), at
+    """The variance of every element of the chains of :func:`~diffnotes.samplers.ddpm.ddpm_sample` started from ``x_T`` (B, ...), at
     t = T, ..., 1 (through the callback) and of the output x_0: ``{t: Var(x_t)}``, to compare with
     :func:`variance_recursion`."""
     variance: dict[int, float] = {}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-#: The timestep spacings: the DDIM paper's ("linear", "quadratic"), diffusers' ("leading", "trailing", "linspace"),
-#: and the strided sampler's of chapter 8 ("endpoints": evenly spread from 1 to T, both included).
+#: The timestep spacings, the DDIM paper's ("linear", "quadratic"), diffusers' ("leading", "trailing", "linspace"),
+#: and the strided sampler's of chapter 8 ("endpoints", evenly spread from 1 to T with both ends kept).
 SPACINGS: tuple[str, ...] = ("linear", "quadratic", "leading", "trailing", "linspace", "endpoints")
 
 
