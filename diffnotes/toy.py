@@ -1,10 +1,11 @@
-"""Toy data with exact densities, and ancestral samples of q(x_t) (chapter "Ancestral sampling of q(x_t)").
+"""Toy data, and ancestral samples of q(x_t) (chapters "Ancestral sampling of q(x_t)" and "The noise predictor").
 
 q(x_t) = int q(x_t | x_0) q(x_0) dx_0 is sampled by drawing x_0 ~ q(x_0), then x_t ~ q(x_t | x_0)
 (:func:`ancestral_sample`). For a Gaussian mixture q(x_0), q(x_t) is a Gaussian mixture in closed form
 (:meth:`~diffnotes.mixtures.GaussianMixture.diffuse`): component N(mu_k, Sigma_k) becomes
 N(sqrt(alpha_bar_t) mu_k, alpha_bar_t Sigma_k + (1 - alpha_bar_t) I), with the same weight.
 
+Chapter 5's data, the two moons (:func:`moons`), has its mean and covariance in closed form (:func:`moons_moments`).
 Points are float64 tensors of shape (n, D); randomness enters as a ``generator`` argument.
 """
 
