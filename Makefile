@@ -35,10 +35,12 @@ book: $(BUILT)
 
 # The build executes every notebook once (the stored outputs are made under OMP_NUM_THREADS=1, see outputs) and
 # keeps the executed copies in _build/jupyter_execute/, where the tests compare their checked outputs.
+# The stamp carries the time the build started: a file changed while it ran makes the next make build again.
 $(BUILT): $(BIN)/.book-installed $(BOOK_INPUTS)
 	rm -f _build/.book-built-*
+	mkdir -p _build && touch $@.started
 	OMP_NUM_THREADS=1 $(BIN)/jupyter-book build . -W -n --keep-going --all
-	touch $@
+	mv $@.started $@
 
 # Browser tests need Debian's chromium; as root with apt, install it when it is missing.
 chromium:
