@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make book   build the rendered book (installs everything into .venv, executes every notebook)
-#   make test   run every test: unit tests, nbval over every notebook, the browser check of every page
+#   make test   run every test: unit tests, every notebook's checked outputs, the browser check of every page
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,8 +10,14 @@ export DIFFNOTES_PROFILE ?= quick
 # tensors run fastest that way, and stored outputs are made (make outputs) under the same setting they are checked.
 PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:cacheprovider -n $(shell nproc 2>/dev/null || echo 2) --dist loadfile
 NBVAL := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
+# What the book is made of: when one of these is newer than the last build, make book builds it again (every page:
+# a change of the package can change any chapter's outputs); otherwise make book and make test leave it as it is.
+BOOK_INPUTS := _config.yml _toc.yml references.bib tools/faithful_outputs.py $(wildcard book/*) \
+	$(shell find diffnotes -name '*.py') $(wildcard diffnotes/weights/*) $(wildcard benchmarks/results/*.json)
+# One stamp per profile: a book built in another profile is built again.
+BUILT := _build/.book-built-$(DIFFNOTES_PROFILE)
 
-.PHONY: book test unit notebooks browser chromium outputs clean
+.PHONY: book test unit notebooks browser slow chromium outputs clean
 
 $(BIN)/.book-installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +30,17 @@ $(BIN)/.test-installed: $(BIN)/.book-installed requirements-test.txt
 	$(BIN)/python -m pip install --quiet -r requirements-test.txt
 	touch $@
 
-book: $(BIN)/.book-installed
-	$(BIN)/jupyter-book build . -W -n --keep-going
+book: $(BUILT)
 	@echo "The book is ready: open $(abspath $(HTML))/index.html"
+
+# The build executes every notebook once (the stored outputs are made under OMP_NUM_THREADS=1, see outputs) and
+# keeps the executed copies in _build/jupyter_execute/, where the tests compare their checked outputs.
+# The stamp carries the time the build started: a file changed while it ran makes the next make build again.
+$(BUILT): $(BIN)/.book-installed $(BOOK_INPUTS)
+	rm -f _build/.book-built-*
+	mkdir -p _build && touch $@.started
+	OMP_NUM_THREADS=1 $(BIN)/jupyter-book build . -W -n --keep-going --all
+	mv $@.started $@
 
 # Browser tests need Debian's chromium; as root with apt, install it when it is missing.
 chromium:
@@ -36,17 +50,23 @@ chromium:
 	  else echo "The browser test needs Chromium: sudo apt-get install chromium"; exit 1; fi; }
 
 unit: $(BIN)/.test-installed
-	$(PYTEST) tests -m "not browser" -q
+	$(PYTEST) tests -m "not browser and not book and not slow" -q
 
+# Runs every notebook under nbval, apart from the book build (make test compares the build's executed copies).
 notebooks: $(BIN)/.test-installed
 	$(PYTEST) $(NBVAL) book -q
 
 browser: $(BIN)/.test-installed chromium
 	$(PYTEST) tests -m browser -q
 
+# Minutes of CPU: the shipped model's quality by its full 1,000-sample protocol (make test checks its golden run).
+slow: $(BIN)/.test-installed
+	$(PYTEST) tests -m slow -q
+
+# Every notebook is executed once, by the book build; the tests compare its checked outputs with the stored ones.
 test: $(BIN)/.test-installed chromium book
 	$(BIN)/python tools/notebooks.py check book/*.ipynb
-	$(PYTEST) $(NBVAL) tests book -q
+	$(PYTEST) tests -m "not slow" -q
 
 # Re-execute the notebooks in the quick profile and store only their checked text outputs.
 outputs: $(BIN)/.book-installed

@@ -92,3 +92,85 @@ def measure_quality(
     generator = torch.Generator().manual_seed(seed)
     (cell,) = quality_table(model, digits_schedule(), [steps], [eta], n, images, generator, device=device)
     return cell.report
+
+
+
+#: A small run of the shipped model that the default tests repeat in seconds (the 1,000-sample protocol takes
+#: minutes): ``n`` samples in ``steps`` DDIM steps with ``eta``, from noise seeded with ``seed``.
+GOLDEN_PROTOCOL = {"n": 64, "steps": 10, "eta": 1.0, "seed": 0}
+
+#: How far a repeat of the golden run may stray from its record. Float32 sums taken in another order (another CPU,
+#: another number of threads) move a few pixels of an image across a rounding boundary of the uint8 quantisation,
+#: by one level each, and the scores in their last digits: perturbing every weight of the shipped model by a relative
+#: 1e-6 (ten float32 roundings) changed 6 of the 64 image sums by 1, 1e-5 changed none by more than 3. A relative
+#: 1e-4 changed image sums by up to 18, and a change of the sampler or the classifier moves far more.
+GOLDEN_TOLERANCE = {
+    "image_sum_levels": 4,  # each image's sum of pixels, in quantisation levels; its sum of squares 511 x as much
+    "samples": 1,  # confident_fraction and each class fraction may differ by this many samples (of n)
+    "mean_confidence": 1e-4,  # absolute
+    "frechet_distance": 1e-3,  # relative
+    "nn_distance": 1e-2,  # absolute, nn_distance_min and nn_distance_median (pixels in [-1, 1])
+}
+
+
+def golden_samples(
+    model: torch.nn.Module, n: int, steps: int, eta: float, seed: int, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """``n`` DDIM samples of ``model`` in one batch, drawn as :func:`diffnotes.evaluation.table.quality_table` draws them (x_T,
+    then the seed of the noise z, from a generator seeded with ``seed``), clipped and quantised to uint8 (N, 28, 28).
+    """
+    from diffnotes.samplers.ddim import ddim_sample
+
+    generator = torch.Generator().manual_seed(seed)
+    x_T = torch.randn((n, 1, 28, 28), generator=generator)
+    z_generator = torch.Generator(device).manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+    with torch.no_grad():
+        x = ddim_sample(model, digits_schedule().to(device=device), x_T.to(device), steps, eta, "linear", z_generator)
+    return ((x.cpu().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8).squeeze(1)
+
+
+def golden_run(model: torch.nn.Module, device: torch.device | str = "cpu", **protocol) -> dict:
+    """The golden run of ``model`` by :data:`GOLDEN_PROTOCOL` (updated by ``protocol``), as the provenance file records
+    it: a checksum of the quantised samples (each image's sum of pixels and sum of squared pixels, in levels 0-255)
+    and their quality scores (:func:`diffnotes.evaluation.quality.evaluate` of the quantised samples against the 5,000 training
+    digits). Compare two runs with :func:`golden_mismatches`."""
+    from dataclasses import asdict
+
+    from diffnotes.evaluation.quality import evaluate
+
+    protocol = {**GOLDEN_PROTOCOL, **protocol}
+    pixels = golden_samples(model, device=device, **protocol)
+    report = evaluate(pixels.unsqueeze(1).float() / 127.5 - 1.0, load_mnist_5k()[0])
+    levels = pixels.flatten(1).long()
+    return {"protocol": protocol, "image_sums": levels.sum(1).tolist(),
+            "image_sums_of_squares": (levels**2).sum(1).tolist(), "quality": asdict(report)}
+
+
+def golden_mismatches(measured: dict, recorded: dict, tolerance: dict = GOLDEN_TOLERANCE) -> list[str]:
+    """How ``measured`` (a :func:`golden_run`) departs from ``recorded`` beyond ``tolerance``; empty if it does not."""
+    found = []
+    if measured["protocol"] != recorded["protocol"]:
+        return [f"protocol {measured['protocol']} differs from the recorded {recorded['protocol']}"]
+    levels = tolerance["image_sum_levels"]
+    for key, allowed in (("image_sums", levels), ("image_sums_of_squares", 511 * levels)):
+        for i, (a, b) in enumerate(zip(measured[key], recorded[key], strict=True)):
+            if abs(a - b) > allowed:
+                found.append(f"{key}[{i}]: {a}, recorded {b} (tolerance {allowed})")
+    got, want = measured["quality"], recorded["quality"]
+    one = tolerance["samples"] / want["n"] + 1e-9  # a fraction of n that one sample moves
+
+    def close(key: str, allowed: float, relative: bool = False) -> bool:
+        return abs(got[key] - want[key]) <= allowed * (abs(want[key]) if relative else 1.0)
+
+    checks = [
+        ("n", got["n"] == want["n"]),
+        ("nn_index_of_min", got["nn_index_of_min"] == want["nn_index_of_min"]),
+        ("confident_fraction", close("confident_fraction", one)),
+        ("class_fractions", all(abs(a - b) <= one for a, b in zip(got["class_fractions"], want["class_fractions"]))),
+        ("mean_confidence", close("mean_confidence", tolerance["mean_confidence"])),
+        ("frechet_distance", close("frechet_distance", tolerance["frechet_distance"], relative=True)),
+        ("nn_distance_min", close("nn_distance_min", tolerance["nn_distance"])),
+        ("nn_distance_median", close("nn_distance_median", tolerance["nn_distance"])),
+    ]
+    found += [f"{key}: {got[key]}, recorded {want[key]}" for key, ok in checks if not ok]
+    return found

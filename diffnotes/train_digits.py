@@ -26,7 +26,7 @@ from diffnotes.evaluation.quality import meets_bar
 from diffnotes.files import sha256, write_atomically, write_json
 from diffnotes.nets.unet import UNet
 from diffnotes.perfnotes import machine
-from diffnotes.pretrained import DIGITS_T, DIGITS_UNET, QUALITY_PROTOCOL, digits_schedule, measure_quality
+from diffnotes.pretrained import DIGITS_T, DIGITS_UNET, QUALITY_PROTOCOL, digits_schedule, golden_run, measure_quality
 from diffnotes.training import TrainConfig, train
 
 
@@ -43,7 +43,8 @@ def train_digits(config: TrainConfig, checkpoint: Path, device: str | None = Non
 
 def export(checkpoint: Path, out: Path, record: dict, protocol: dict | None = None) -> None:
     """Write the checkpoint's EMA weights (float16) to ``out`` and the provenance JSON beside it, with the quality of
-    the exported weights measured by ``protocol`` (default :data:`diffnotes.pretrained.QUALITY_PROTOCOL`)."""
+    the exported weights measured by ``protocol`` (default :data:`diffnotes.pretrained.QUALITY_PROTOCOL`) and their
+    golden run (:func:`diffnotes.pretrained.golden_run`, on the CPU), which the default tests repeat."""
     payload = read_checkpoint(checkpoint)
     weights = {k: v.half() if v.is_floating_point() else v for k, v in payload["ema"].items()}
     write_atomically(out, lambda f: torch.save(weights, f))
@@ -69,6 +70,7 @@ def export(checkpoint: Path, out: Path, record: dict, protocol: dict | None = No
                          "loss": [round(x, 5) for x in history["loss"][:: max(1, len(history["loss"]) // 100)]]},
         "quality": quality,
         "torch": torch.__version__,
+        "golden": {**golden_run(model.cpu()), "device": machine(), "torch": torch.__version__},
     }
     write_json(out.with_suffix(".json"), provenance)
 

@@ -85,3 +85,27 @@ def test_ddim_table_parts_merge_into_the_table_of_one_run(tmp_path, monkeypatch)
         script["merge"]([records["part0"], records["part0"]])
     with pytest.raises(ValueError, match="kind 'notebook_times'"):
         script["merge"]([records["part0"], perfnotes.new_record("notebook_times", {})])
+
+
+def test_shipped_quality_writes_a_record(tmp_path, monkeypatch):
+    from diffnotes import pretrained
+
+    if not pretrained.digits_model_available():
+        pytest.fail("the shipped-quality benchmark needs the shipped digit model")
+    run_script("shipped_quality.py", ["--n", "4", "--steps", "1", "--out", str(tmp_path / "q.json")], monkeypatch)
+    (record,) = perfnotes.load_records("shipped_quality", tmp_path)
+    results = record["results"]
+    assert results["protocol"] == {**pretrained.QUALITY_PROTOCOL, "n": 4, "steps": 1} and results["report"]["n"] == 4
+    assert results["reproduces_record"] is None  # another protocol than the record's: measured, not compared
+    assert results["model_sha256"] == pretrained.DIGITS_SHA256
+    script = runpy.run_path(str(BENCHMARKS / "shipped_quality.py"))
+    recorded = pretrained.digits_provenance()["quality"]
+    report = quality_report(recorded)
+    assert script["reproduces"](report, recorded)
+    assert not script["reproduces"](quality_report({**recorded, "frechet_distance": recorded["frechet_distance"] * 1.06}), recorded)
+
+
+def quality_report(fields: dict):
+    from diffnotes.evaluation.quality import QualityReport
+
+    return QualityReport(**{k: fields[k] for k in QualityReport.__dataclass_fields__})

@@ -14,7 +14,9 @@ import pytest
 import torch
 from conftest import gen, randn
 
-from diffnotes import forward, posterior, posterior_grid, schedules
+from diffnotes import posterior_grid, schedules
+from diffnotes import forward
+from diffnotes import posterior
 from diffnotes.evaluation import likelihood
 from diffnotes.posterior import mu_theta, posterior_variance
 

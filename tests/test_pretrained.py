@@ -50,6 +50,8 @@ def test_entry_point_trains_resumes_and_exports(tmp_path, monkeypatch):
     provenance = json.loads(out.with_suffix(".json").read_text())
     assert provenance["quality"]["n"] == 12 and provenance["quality"]["protocol"]["steps"] == 2
     assert provenance["quality"]["meets_bar"] is False  # four steps on noise images make no digits
+    golden = provenance["golden"]
+    assert golden["protocol"] == pretrained.GOLDEN_PROTOCOL and len(golden["image_sums"]) == golden["quality"]["n"]
     assert provenance["steps"] == 4 and provenance["sha256"] == files.sha256(out)
     assert provenance["model_config"]["widths"] == [8, 16]
     assert provenance["seconds"] >= 10 and "train_digits" in provenance["command"]
@@ -65,12 +67,68 @@ def test_entry_point_rejects_bad_booleans(tmp_path):
 
 
 @pytest.fixture(scope="module")
+def shipped_golden_run():
+    """The shipped model's golden run (64 samples of 10 DDIM steps) repeated here, once for this module."""
+    assert pretrained.digits_model_available(), "this copy of diffnotes ships no digit model"
+    return pretrained.golden_run(pretrained.load_digit_model())
+
+
+def test_the_shipped_model_reproduces_its_golden_run(shipped_golden_run):
+    """The weights, the sampler and the classifier give the checksum and the scores recorded beside the weights, up
+    to the rounding of another CPU or thread count (:data:`diffnotes.pretrained.GOLDEN_TOLERANCE`)."""
+    recorded = pretrained.digits_provenance()["golden"]
+    assert recorded["protocol"] == pretrained.GOLDEN_PROTOCOL
+    assert len(recorded["image_sums"]) == pretrained.GOLDEN_PROTOCOL["n"]
+    assert pretrained.golden_mismatches(shipped_golden_run, recorded) == []
+
+
+def test_the_golden_run_notices_a_slightly_changed_model(shipped_golden_run):
+    """Every weight scaled by a random 1 + 1e-3 x N(0, 1), about the rounding of float16: the check fails."""
+    model = pretrained.load_digit_model()
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1 + 1e-3 * torch.randn(p.shape, generator=generator))
+    found = pretrained.golden_mismatches(pretrained.golden_run(model), shipped_golden_run)
+    assert any(line.startswith("image_sums[") for line in found), found
+
+
+def test_golden_mismatches_holds_to_its_tolerance(shipped_golden_run):
+    run, levels = shipped_golden_run, pretrained.GOLDEN_TOLERANCE["image_sum_levels"]
+    n = run["quality"]["n"]
+
+    def changed(key, value, inner=None):
+        copy = json.loads(json.dumps(run))
+        (copy["quality"] if inner else copy)[key] = value
+        return pretrained.golden_mismatches(copy, run)
+
+    assert pretrained.golden_mismatches(run, run) == []
+    assert changed("image_sums", [s + levels for s in run["image_sums"]]) == []
+    assert changed("image_sums", [run["image_sums"][0] - levels - 1, *run["image_sums"][1:]]) != []
+    assert changed("image_sums_of_squares", [s + 511 * levels + 1 for s in run["image_sums_of_squares"]]) != []
+    assert changed("confident_fraction", run["quality"]["confident_fraction"] + 1 / n, inner=True) == []
+    assert changed("confident_fraction", run["quality"]["confident_fraction"] + 2 / n, inner=True) != []
+    assert changed("frechet_distance", run["quality"]["frechet_distance"] * 1.002, inner=True) != []
+    assert changed("nn_index_of_min", run["quality"]["nn_index_of_min"] + 1, inner=True) != []
+    assert changed("protocol", {**run["protocol"], "steps": 11}) != []
+
+
+@pytest.mark.xfail(strict=True, reason="issue 4: the CPU-trained model is below the bar; retrain it on a GPU")
+def test_the_recorded_quality_of_the_shipped_model_meets_the_bar():
+    """The bar on the quality that the provenance records (measured at export, and reproduced by the slow test)."""
+    recorded = pretrained.digits_provenance()["quality"]
+    report = quality.QualityReport(**{k: recorded[k] for k in quality.QualityReport.__dataclass_fields__})
+    assert quality.meets_bar(report), str(report)
+
+
+@pytest.fixture(scope="module")
 def shipped_report():
     """The shipped model measured here, once for this module, by the protocol its provenance records."""
     assert pretrained.digits_model_available(), "this copy of diffnotes ships no digit model"
     return pretrained.measure_quality(pretrained.load_digit_model())
 
 
+@pytest.mark.slow
 def test_the_shipped_model_reproduces_its_recorded_quality(shipped_report):
     """The numbers in the provenance record are what the package's own measure gives on this machine (the same
     protocol and seed), up to the rounding of another CPU."""
@@ -81,6 +139,7 @@ def test_the_shipped_model_reproduces_its_recorded_quality(shipped_report):
     assert quality.meets_bar(shipped_report) == recorded["meets_bar"]
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="issue 4: the CPU-trained model is below the bar; retrain it on a GPU")
 def test_the_shipped_model_meets_the_quality_bar(shipped_report):
     """Issue 4's bar: of 1,000 samples at least 90 % classified with confidence above 0.9, and every digit between
