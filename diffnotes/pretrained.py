@@ -46,23 +46,13 @@ def load_weights(path: Path, expected_sha256: str) -> dict:
     return load_checked(path, expected_sha256, "train them: python -m diffnotes.train_digits")
 
 
-def digits_model_available() -> bool:
-    """Whether this copy of the package ships the pretrained digit model (a recorded hash and its file)."""
-    return bool(DIGITS_SHA256) and DIGITS_WEIGHTS.exists()
-
-
 def load_digit_model(device: torch.device | str = "cpu") -> UNet:
     """The pretrained digit U-Net (EMA weights, float32, eval mode) on ``device``.
 
     Raises:
-        FileNotFoundError: if this copy of the package does not ship the weights (see :func:`digits_model_available`).
+        FileNotFoundError: if the weights file is missing (the message says how to train it).
         ValueError: if the weights file does not match its recorded hash.
     """
-    if not DIGITS_SHA256:
-        raise FileNotFoundError(
-            "this version of diffnotes does not ship the pretrained digit model yet; train it with"
-            " python -m diffnotes.train_digits --checkpoint runs/digits.pt (see the chapter on training)"
-        )
     model = UNet(DIGITS_UNET)
     state = load_weights(DIGITS_WEIGHTS, DIGITS_SHA256)
     model.load_state_dict({k: v.float() for k, v in state.items()})

@@ -47,8 +47,6 @@ def test_ddim_table_writes_a_record(tmp_path, monkeypatch):
     from diffnotes import pretrained
     from diffnotes.evaluation import table
 
-    if not pretrained.digits_model_available():
-        pytest.fail("the DDIM table benchmark needs the shipped digit model")
     args = ["--device", "cpu", "--n", "4", "--steps", "1", "2", "--etas", "0", "1", "--out", str(tmp_path / "d.json")]
     run_script("ddim_table.py", args, monkeypatch)
     (record,) = perfnotes.load_records("ddim_table", tmp_path)
@@ -58,10 +56,7 @@ def test_ddim_table_writes_a_record(tmp_path, monkeypatch):
 
 
 def test_ddim_table_parts_merge_into_the_table_of_one_run(tmp_path, monkeypatch):
-    from diffnotes import pretrained
 
-    if not pretrained.digits_model_available():
-        pytest.fail("the DDIM table benchmark needs the shipped digit model")
     common = ["--device", "cpu", "--n", "3", "--steps", "1", "2"]
     for name, etas in (("whole", ["0", "1"]), ("part0", ["0"]), ("part1", ["1"]), ("other_n", ["1"])):
         n = ["--n", "2"] if name == "other_n" else []
@@ -90,8 +85,6 @@ def test_ddim_table_parts_merge_into_the_table_of_one_run(tmp_path, monkeypatch)
 def test_shipped_quality_writes_a_record(tmp_path, monkeypatch):
     from diffnotes import pretrained
 
-    if not pretrained.digits_model_available():
-        pytest.fail("the shipped-quality benchmark needs the shipped digit model")
     run_script("shipped_quality.py", ["--n", "4", "--steps", "1", "--out", str(tmp_path / "q.json")], monkeypatch)
     (record,) = perfnotes.load_records("shipped_quality", tmp_path)
     results = record["results"]

@@ -14,8 +14,7 @@ import pytest
 import torch
 from conftest import gen, randn
 
-from diffnotes import mixtures, posterior_grid, schedules
-from diffnotes import gaussians
+from diffnotes import gaussians, mixtures, posterior_grid, schedules
 from diffnotes.evaluation import bound, exact_bound, likelihood
 from diffnotes.nets import exact as exact_eps
 from diffnotes.posterior import mu_theta, posterior_variance

@@ -16,8 +16,7 @@ import torch
 from conftest import gen, randn
 from scipy import stats
 
-from diffnotes import schedules
-from diffnotes import forward
+from diffnotes import forward, schedules
 from diffnotes.data import load_mnist_5k
 from diffnotes.evaluation import statistics
 

@@ -7,11 +7,7 @@ import pytest
 import torch
 from conftest import gen
 
-from diffnotes import schedules
-from diffnotes import objective
-from diffnotes import posterior
-from diffnotes import toy
-from diffnotes import training
+from diffnotes import objective, posterior, schedules, toy, training
 from diffnotes.evaluation import statistics
 from diffnotes.forward import q_sample
 from diffnotes.nets import exact as exact_eps

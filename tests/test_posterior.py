@@ -14,9 +14,7 @@ import pytest
 import torch
 from conftest import gen, randn
 
-from diffnotes import posterior_grid, schedules
-from diffnotes import forward
-from diffnotes import posterior
+from diffnotes import forward, posterior, posterior_grid, schedules
 from diffnotes.evaluation import likelihood
 from diffnotes.posterior import mu_theta, posterior_variance
 

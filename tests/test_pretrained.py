@@ -25,14 +25,10 @@ def test_hash_check_accepts_the_file_and_refuses_an_altered_one(tmp_path):
         pretrained.load_weights(tmp_path / "missing.pt", digest)
 
 
-def test_digit_model_availability_is_explicit(monkeypatch):
-    if not pretrained.DIGITS_SHA256:
-        assert not pretrained.digits_model_available()
-        with pytest.raises(FileNotFoundError, match="does not ship the pretrained digit model"):
-            pretrained.load_digit_model()
-    else:
-        model = pretrained.load_digit_model()
-        assert model.config == pretrained.DIGITS_UNET and not model.training
+def test_the_shipped_model_loads_in_eval_mode_in_float32():
+    model = pretrained.load_digit_model()
+    assert model.config == pretrained.DIGITS_UNET and not model.training
+    assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
 def test_entry_point_trains_resumes_and_exports(tmp_path, monkeypatch):
@@ -69,7 +65,6 @@ def test_entry_point_rejects_bad_booleans(tmp_path):
 @pytest.fixture(scope="module")
 def shipped_golden_run():
     """The shipped model's golden run (64 samples of 10 DDIM steps) repeated here, once for this module."""
-    assert pretrained.digits_model_available(), "this copy of diffnotes ships no digit model"
     return pretrained.golden_run(pretrained.load_digit_model())
 
 
@@ -124,7 +119,6 @@ def test_the_recorded_quality_of_the_shipped_model_meets_the_bar():
 @pytest.fixture(scope="module")
 def shipped_report():
     """The shipped model measured here, once for this module, by the protocol its provenance records."""
-    assert pretrained.digits_model_available(), "this copy of diffnotes ships no digit model"
     return pretrained.measure_quality(pretrained.load_digit_model())
 
 

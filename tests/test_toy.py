@@ -12,9 +12,7 @@ import torch
 from conftest import gen
 from scipy import stats
 
-from diffnotes import data, mixtures, schedules
-from diffnotes import gaussians
-from diffnotes import toy
+from diffnotes import data, gaussians, mixtures, schedules, toy
 
 S = schedules.linear()  # the book's default: T = 1000, beta from 1e-4 to 0.02
 N = 20_000  # ancestral draws per statistical check
