@@ -80,10 +80,14 @@ def load_checkpoint(path: str | Path, state: TrainState, config: TrainConfig) ->
     model_config = _model_config(state.model)
     if payload["model_config"] != model_config:
         raise ValueError(f"checkpoint {path} is for a model with config {payload['model_config']}, not {model_config}")
-    ours, defaults = asdict(config), asdict(type(config)())  # a setting added since the checkpoint has its default
-    differ = sorted(k for k in ours if k != "steps" and payload["train_config"].get(k, defaults[k]) != ours[k])
+    ours, defaults = asdict(config), asdict(type(config)())
+    # A setting added since the checkpoint was written has its default; the config class reads older values
+    # (e.g. mixed_precision=True) as it reads new ones.
+    stored = {k: v for k, v in payload["train_config"].items() if k in defaults}
+    theirs = asdict(type(config)(**{**defaults, **stored}))
+    differ = sorted(k for k in ours if k != "steps" and theirs[k] != ours[k])
     if differ:
-        theirs = ", ".join(f"{k}={payload['train_config'].get(k)!r}" for k in differ)
+        theirs = ", ".join(f"{k}={theirs[k]!r}" for k in differ)
         raise ValueError(
             f"checkpoint {path} was trained with other settings ({theirs}); resume with the same config,"
             " or start a new checkpoint file"

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from diffnotes.checkpoints import load_checkpoint, save_checkpoint
-from diffnotes.checks import positive_int
+from diffnotes.checks import one_of, positive_int
 from diffnotes.nets.mlp import MLP, MLPConfig
 from diffnotes.objective import simple_loss
-from diffnotes.runtime import by_profile, progress_bar
+from diffnotes.runtime import PRECISIONS, autocast, autocast_dtype, by_profile, progress_bar
 from diffnotes.schedules import Schedule, make_schedule
 from diffnotes.toy import moons
 
@@ -35,7 +35,9 @@ class TrainConfig:
         warmup_steps: linear warm-up length.
         ema_decay: decay of the exponential moving average of the weights (the EMA model samples better).
         grad_clip: maximum gradient norm.
-        mixed_precision: bfloat16 autocast on CUDA (ignored on other devices).
+        mixed_precision: ``"auto"`` (bfloat16 autocast where the device has bfloat16 matrix units, a recent CUDA GPU
+            or an AMX CPU; float32 elsewhere, :func:`diffnotes.runtime.native_bf16`), ``"bf16"`` or ``"fp32"``. The
+            booleans of older checkpoints read as ``True`` -> ``"auto"``, ``False`` -> ``"fp32"``.
         checkpoint_every: steps between checkpoints (when a checkpoint path is given).
         log_every: steps between entries of the loss history.
         seed: seeds the data order, the timesteps and the noise.
@@ -48,13 +50,16 @@ class TrainConfig:
     warmup_steps: int = 500
     ema_decay: float = 0.999
     grad_clip: float = 1.0
-    mixed_precision: bool = True
+    mixed_precision: str = "auto"
     checkpoint_every: int = 1_000
     log_every: int = 50
     seed: int = 0
     cond_dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        if isinstance(self.mixed_precision, bool):  # before the precisions had names: True meant bf16 where native
+            object.__setattr__(self, "mixed_precision", "auto" if self.mixed_precision else "fp32")
+        one_of("mixed_precision", self.mixed_precision, PRECISIONS, "a precision")
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
             positive_int(name, getattr(self, name))
         if not 0.0 <= self.ema_decay < 1.0:
@@ -66,9 +71,11 @@ class TrainConfig:
 
     @classmethod
     def for_profile(cls, profile: str | None = None, **overrides: object) -> TrainConfig:
-        """A short CPU run in the quick profile; a real run (about 4.7M images) in the full profile."""
+        """A short float32 run in the quick profile (its numbers are the same on every CPU); a real run (about 4.7M
+        images, in bfloat16 where native) in the full profile."""
         sizes = by_profile(
-            quick=dict(steps=40, batch_size=4, lr=1e-3, warmup_steps=10, log_every=5, checkpoint_every=20, ema_decay=0.9),
+            quick=dict(steps=40, batch_size=4, lr=1e-3, warmup_steps=10, log_every=5, checkpoint_every=20, ema_decay=0.9,
+                       mixed_precision="fp32"),
             full=dict(steps=18_000, batch_size=256, warmup_steps=500, log_every=50, checkpoint_every=1_000),
             profile=profile,
         )
@@ -144,8 +151,7 @@ def train_step(
     cond = None if conditions is None else _drop(conditions[index], null_condition, config.cond_dropout, g).to(device)
     for group in state.optimizer.param_groups:
         group["lr"] = learning_rate(config, state.step)
-    autocast = config.mixed_precision and device.type == "cuda"
-    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
+    with autocast(device, autocast_dtype(config.mixed_precision, device)):  # bf16 where native ("auto")
         loss = simple_loss(state.model, schedule, x0, t, eps, cond)
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -267,7 +273,7 @@ class ToyTrainConfig:
         """The settings of :func:`diffnotes.training.train`: a short warm-up, a constant lr, a log every 10 steps."""
         return TrainConfig(
             steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup_steps=100, ema_decay=self.ema_decay,
-            mixed_precision=False, checkpoint_every=self.steps, log_every=10, seed=self.seed,
+            mixed_precision="fp32", checkpoint_every=self.steps, log_every=10, seed=self.seed,
         )
 
 
