@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from diffnotes.checkpoints import load_checkpoint, save_checkpoint
-from diffnotes.checks import one_of, positive_int
+from diffnotes.checks import one_of, positive_ints
 from diffnotes.nets.mlp import MLP, MLPConfig
-from diffnotes.objective import simple_loss
+from diffnotes.objective import check_conditions, simple_loss
 from diffnotes.runtime import PRECISIONS, autocast, autocast_dtype, by_profile, progress_bar
 from diffnotes.schedules import Schedule, make_schedule
 from diffnotes.toy import moons
@@ -60,8 +60,7 @@ class TrainConfig:
         if isinstance(self.mixed_precision, bool):  # before the precisions had names: True meant bf16 where native
             object.__setattr__(self, "mixed_precision", "auto" if self.mixed_precision else "fp32")
         one_of("mixed_precision", self.mixed_precision, PRECISIONS, "a precision")
-        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
-            positive_int(name, getattr(self, name))
+        positive_ints(**{name: getattr(self, name) for name in ("steps", "batch_size", "checkpoint_every", "log_every")})
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.cond_dropout < 1.0:
@@ -136,19 +135,23 @@ def train_step(
     device: torch.device,
     conditions: torch.Tensor | None = None,
     null_condition: torch.Tensor | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> float:
     """One step of Algorithm 1 on a random batch; returns the batch's loss.
 
     ``conditions`` (N, ...) holds one condition per example (a class label, or a sequence of token embeddings) and
     reaches the model as ``cond``; with ``config.cond_dropout`` > 0, that share of the batch gets ``null_condition``
-    instead (classifier-free guidance's training, Ho and Salimans 2022).
+    instead (classifier-free guidance's training, Ho and Salimans 2022). Under DDP (:mod:`diffnotes.distributed`)
+    ``shard`` is (rank, world size): every process draws the whole batch and trains on its own part of it.
     """
     g = state.generator  # all randomness is drawn on the CPU from this generator, so a resumed run repeats exactly
     index = torch.randint(0, images.shape[0], (config.batch_size,), generator=g)
-    x0 = images[index].to(device, non_blocking=True)
-    t = torch.randint(1, schedule.T + 1, (config.batch_size,), generator=g).to(device)
-    eps = torch.randn(x0.shape, generator=g).to(device)
-    cond = None if conditions is None else _drop(conditions[index], null_condition, config.cond_dropout, g).to(device)
+    t = torch.randint(1, schedule.T + 1, (config.batch_size,), generator=g)
+    eps = torch.randn((config.batch_size, *images.shape[1:]), generator=g)
+    cond = None if conditions is None else _drop(conditions[index], null_condition, config.cond_dropout, g)
+    mine = _part(config.batch_size, *shard)  # the whole batch, or this process's part of it
+    x0, t, eps = images[index[mine]].to(device, non_blocking=True), t[mine].to(device), eps[mine].to(device)
+    cond = None if cond is None else cond[mine].to(device)
     for group in state.optimizer.param_groups:
         group["lr"] = learning_rate(config, state.step)
     with autocast(device, autocast_dtype(config.mixed_precision, device)):  # bf16 where native ("auto")
@@ -160,6 +163,12 @@ def train_step(
     ema_update(state.ema, state.model, ema_decay_at(config, state.step))
     state.step += 1
     return float(loss.detach())
+
+
+def _part(batch_size: int, rank: int, world: int) -> slice:
+    if batch_size % world:
+        raise ValueError(f"batch_size={batch_size} must be divisible by the number of processes, {world}")
+    return slice(rank * batch_size // world, (rank + 1) * batch_size // world)
 
 
 def _drop(cond: torch.Tensor, null: torch.Tensor | None, p: float, g: torch.Generator) -> torch.Tensor:
@@ -181,6 +190,8 @@ def train(
     progress: bool = True,
     conditions: torch.Tensor | None = None,
     null_condition: torch.Tensor | None = None,
+    shard: tuple[int, int] = (0, 1),
+    wrap: Callable[[nn.Module], nn.Module] | None = None,
 ) -> TrainState:
     """Train ``model`` on ``images`` (N, C, H, W) with Algorithm 1 for ``config.steps`` steps.
 
@@ -191,19 +202,22 @@ def train(
 
     Examples may be images, latents or points of any shape (N, ...). ``conditions`` gives one condition per example
     (N,) labels or (N, L, D) tokens, passed to the model as ``cond``; see :func:`train_step` for ``null_condition``.
+    :mod:`diffnotes.distributed` passes this process's ``shard`` (rank, world size) and ``wrap`` (DDP, applied after
+    a resume); only rank 0 writes checkpoints and shows the bar; the history is rank 0's part of each batch.
     """
-    _check_conditions(images, conditions, null_condition, config)
+    check_conditions(images, conditions, null_condition, config.cond_dropout)
     device = torch.device(device)
     model.to(device)
     schedule = schedule.to(device=device, dtype=torch.float32)
     state = new_state(model, config)
     if checkpoint is not None and Path(checkpoint).exists():
         load_checkpoint(checkpoint, state, config)
+    state.model = model if wrap is None else wrap(model)
     model.train()
-    bar = progress_bar(config.steps, state.step, progress, desc="training", unit="step")
+    bar = progress_bar(config.steps, state.step, progress and shard[0] == 0, desc="training", unit="step")
     running = []
     while state.step < config.steps:
-        running.append(train_step(state, images, schedule, config, device, conditions, null_condition))
+        running.append(train_step(state, images, schedule, config, device, conditions, null_condition, shard))
         bar.update(1)
         if state.step % config.log_every == 0:
             state.history["step"].append(state.step)
@@ -212,24 +226,13 @@ def train(
             running = []
             if callback is not None:
                 callback(state)
-        if checkpoint is not None and (state.step % config.checkpoint_every == 0 or state.step == config.steps):
+        due = state.step % config.checkpoint_every == 0 or state.step == config.steps
+        if checkpoint is not None and due and shard[0] == 0:
             save_checkpoint(checkpoint, state, config)
     bar.close()
+    state.model = model  # unwrapped
     state.ema.eval()
     return state
-
-
-def _check_conditions(
-    images: torch.Tensor, conditions: torch.Tensor | None, null: torch.Tensor | None, config: TrainConfig
-) -> None:
-    if conditions is not None and conditions.shape[0] != images.shape[0]:
-        raise ValueError(f"conditions must hold one condition per example, ({images.shape[0]}, ...); "
-                         f"got shape {tuple(conditions.shape)}")
-    if config.cond_dropout > 0 and (conditions is None or null is None):
-        raise ValueError("cond_dropout > 0 needs conditions and a null_condition to replace them with")
-    if null is not None and conditions is not None and tuple(null.shape) not in ((), tuple(conditions.shape[1:])):
-        raise ValueError(f"null_condition must have the shape of one condition, {tuple(conditions.shape[1:])}; "
-                         f"got {tuple(null.shape)}")
 
 
 @dataclass(frozen=True)
