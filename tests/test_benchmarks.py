@@ -34,6 +34,40 @@ def test_train_throughput_writes_a_record(tmp_path, monkeypatch):
     assert "diffnotes UNet" in table and "diffusers UNet2DModel" in table and "1.11 M" in table
 
 
+def test_train_throughput_races_precisions_and_states_the_fraction_of_peak(tmp_path, monkeypatch):
+    args = ["--device", "cpu", "--batch", "2", "--steps", "1", "--rounds", "2", "--precision", "fp32", "bf16",
+            "--out", str(tmp_path / "t.json")]
+    run_script("train_throughput.py", args, monkeypatch)
+    records = {r["results"]["precision"]: r for r in perfnotes.load_records("train_throughput", tmp_path)}
+    assert sorted(records) == ["bf16", "fp32"] and records["bf16"]["results"]["bf16"]
+    for precision, record in records.items():
+        assert record["file"] == f"t-{precision}.json" and record["results"]["raced_with"] == ["fp32", "bf16"]
+        peak = record["results"]["peak"]
+        assert peak["fp32"] > 0 and "GHz" in peak["method"]
+        for name in ("diffnotes UNet", "diffusers UNet2DModel"):
+            measured = record["results"][name]
+            expected = measured["images_per_second"] * measured["gflop_per_image"] * 1e9 / peak[precision]
+            assert len(measured["rounds"]) == 2 and measured["fraction_of_peak"] == pytest.approx(expected, rel=0.01, abs=1e-4)
+    assert "bf16" in perfnotes.throughput_table(list(records.values()))
+
+
+def test_cpu_peak_counts_lanes_fma_units_cores_and_clock(monkeypatch):
+    peak = perfnotes.cpu_peak_flops()
+    assert peak["fp32"] == pytest.approx(peak["cores"] * peak["clock_ghz"] * 1e9 * peak["fp32_per_cycle"])
+    assert peak["fp32_per_cycle"] in (16, 32, 64) and peak["bf16"] >= peak["fp32"]
+    monkeypatch.setattr(perfnotes.torch, "get_num_threads", lambda: 1)
+    assert perfnotes.cpu_peak_flops()["cores"] == 1
+
+
+def test_sample_throughput_writes_a_record(tmp_path, monkeypatch):
+    args = ["--device", "cpu", "--batch", "2", "--steps", "2", "--rounds", "2", "--out", str(tmp_path / "s.json")]
+    run_script("sample_throughput.py", args, monkeypatch)
+    (record,) = perfnotes.load_records("sample_throughput", tmp_path)
+    runs = record["results"]["runs"]
+    assert [r["sampler"] for r in runs] == ["diffnotes ddim_sample", "diffusers DDIMScheduler"]
+    assert all(len(r["rounds"]) == 2 and r["images_per_second"] > 0 for r in runs)
+
+
 def test_notebook_times_writes_a_record(tmp_path, monkeypatch):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os\nassert os.environ['DIFFNOTES_PROFILE'] == 'quick'")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

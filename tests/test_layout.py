@@ -17,7 +17,7 @@ STAGES = [
     ["forward", "mixtures", "toy"],
     ["posterior", "posterior_grid"],
     ["nets"],
-    ["objective", "checkpoints", "training"],
+    ["objective", "checkpoints", "training", "distributed"],
     ["samplers"],
     ["evaluation"],
     ["pretrained", "train_digits"],

@@ -176,3 +176,54 @@ def test_ema_decay_warm_up_forgets_the_initial_weights_as_one_over_a_binomial():
         share = math.prod(ema_decay_at(config, k) for k in range(n))
         assert abs(share - 1 / math.comb(n + 9, 9)) < 1e-12 * share
     assert ema_decay_at(config, 79) < 0.9 == ema_decay_at(config, 80) == ema_decay_at(config, 10_000)
+
+
+def test_precision_names_and_the_booleans_of_older_checkpoints():
+    with pytest.raises(ValueError, match=r"mixed_precision='half' is not a precision; valid choices are: auto, bf16, fp32"):
+        TrainConfig(mixed_precision="half")
+    assert TrainConfig(mixed_precision=True).mixed_precision == "auto"
+    assert TrainConfig(mixed_precision=False).mixed_precision == "fp32"
+    assert TrainConfig.for_profile("quick").mixed_precision == "fp32"  # the chapter's numbers, the same on every CPU
+    assert TrainConfig.for_profile("full").mixed_precision == "auto"
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_auto_precision_is_bf16_exactly_where_the_cpu_has_amx(amx, monkeypatch):
+    from diffnotes import runtime
+
+    monkeypatch.setattr(runtime, "_cpu_has_amx", lambda: amx)
+    assert runtime.native_bf16("cpu") is amx and not runtime.native_bf16("meta")
+    assert runtime.autocast_dtype("auto", "cpu") == (torch.bfloat16 if amx else None)
+    assert runtime.autocast_dtype("bf16", "cpu") == torch.bfloat16 and runtime.autocast_dtype("fp32", "cpu") is None
+    with pytest.raises(ValueError, match="precision='fp16' is not a precision"):
+        runtime.autocast_dtype("fp16", "cpu")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_training_step_runs_the_network_in_its_precision(precision):
+    """The convolutions see bfloat16 under "bf16" and float32 under "fp32"; the weights stay in float32."""
+    from diffnotes.training import new_state, train_step
+
+    model, seen = tiny_model(), set()
+    model.apply(lambda m: m.register_forward_hook(lambda _, __, out: seen.add(out.dtype))
+                if isinstance(m, torch.nn.Conv2d) else None)
+    cfg = config(mixed_precision=precision)
+    state = new_state(model, cfg)
+    loss = train_step(state, data(), schedules.linear(T=50), cfg, torch.device("cpu"))
+    assert seen == {torch.bfloat16 if precision == "bf16" else torch.float32} and math.isfinite(loss)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def test_a_checkpoint_of_an_older_config_resumes(tmp_path):
+    """A checkpoint from before a setting existed (here: cond_dropout) or from when mixed_precision was a boolean
+    resumes with the config that means the same, and is refused by one that does not."""
+    s, path = schedules.linear(T=50), tmp_path / "old.pt"
+    train(tiny_model(), data(), s, config(steps=4, mixed_precision="fp32"), checkpoint=path, progress=False)
+    payload = torch.load(path, weights_only=True)
+    payload["train_config"]["mixed_precision"] = False
+    del payload["train_config"]["cond_dropout"]
+    torch.save(payload, path)
+    resumed = train(tiny_model(), data(), s, config(steps=6, mixed_precision="fp32"), checkpoint=path, progress=False)
+    assert resumed.step == 6
+    with pytest.raises(ValueError, match=r"other settings \(mixed_precision='fp32'\)"):
+        train(tiny_model(), data(), s, config(steps=8, mixed_precision="auto"), checkpoint=path, progress=False)
