@@ -36,7 +36,8 @@ from diffnotes.checks import one_of
 PROFILES: tuple[str, ...] = ("quick", "full")
 #: The device names that ``DIFFNOTES_DEVICE`` and :func:`get_device` accept.
 DEVICES: tuple[str, ...] = ("auto", "cuda", "mps", "cpu")
-#: The precisions of a training run: ``auto`` (bfloat16 where the device has it natively, else float32), ``bf16``, ``fp32``.
+#: The precisions of a training run, ``auto`` (bfloat16 where the device has it natively, else float32), ``bf16`` and
+#: ``fp32``.
 PRECISIONS: tuple[str, ...] = ("auto", "bf16", "fp32")
 PROFILE_ENV = "DIFFNOTES_PROFILE"
 DEVICE_ENV = "DIFFNOTES_DEVICE"
