@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from diffnotes.checks import same_shape
+from diffnotes.checks import one_of, same_shape
 from diffnotes.runtime import by_profile
 from diffnotes.schedules import Schedule, check_timestep
 
@@ -182,9 +182,7 @@ def convert(
     ``x_t`` and ``value`` are (B, ...); ``t`` is an int in 1..T or a (B,) tensor.
     """
     for name, choice in (("source", source), ("target", target)):
-        if choice not in PARAMETRISATIONS:
-            valid = ", ".join(PARAMETRISATIONS)
-            raise ValueError(f"{name}={choice!r} is not a parametrisation; valid ones are: {valid}")
+        one_of(name, choice, PARAMETRISATIONS, "a parametrisation")
     same_shape("value", value, "x_t", x_t)
     if source == "eps":
         eps = value

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from diffnotes.checks import positive_int, positive_variance
+from diffnotes.checks import one_of, positive_int, positive_variance
 from diffnotes.gaussians import gaussian_kl
 from diffnotes.nets import NoisePredictor
 from diffnotes.posterior import mu_theta, posterior_mean_var, posterior_variance
@@ -75,8 +75,7 @@ def reverse_variance(schedule: Schedule, sigma: str = "beta") -> torch.Tensor:
     beta-tilde_1 = 0 would leave the decoder p_theta(x_0 | x_1) no width, so ``"posterior"`` takes beta-tilde_2 at
     t = 1, as Ho et al.'s code does (so it needs T >= 2).
     """
-    if sigma not in SIGMAS:
-        raise ValueError(f"sigma={sigma!r} is not a choice of sigma_t; valid choices are: {', '.join(SIGMAS)}")
+    one_of("sigma", sigma, SIGMAS, "a choice of sigma_t")
     if sigma == "posterior" and schedule.T < 2:
         raise ValueError(f'sigma="posterior" needs T >= 2 (it uses beta-tilde_2 at t = 1), got T={schedule.T}')
     var = schedule.beta.clone()

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import torch
 
+from diffnotes.checks import one_of
 from diffnotes.nets import NoisePredictor
 from diffnotes.posterior import mu_theta, posterior_variance, predict_x0
 from diffnotes.samplers.timesteps import check_timesteps, subsequence
@@ -36,8 +37,7 @@ Callback = Callable[[int, torch.Tensor, torch.Tensor], None]
 
 def sigma_t(schedule: Schedule, t: torch.Tensor | int, sigma: str = "beta") -> torch.Tensor:
     """The reverse step's noise scale: sqrt(beta_t) for ``"beta"``, sqrt(beta-tilde_t) for ``"posterior"``."""
-    if sigma not in SIGMAS:
-        raise ValueError(f"sigma={sigma!r} is not a choice of sigma_t; valid choices are: {', '.join(SIGMAS)}")
+    one_of("sigma", sigma, SIGMAS, "a choice of sigma_t")
     t = check_timestep(t, schedule.T)
     variance = schedule.beta[t] if sigma == "beta" else posterior_variance(schedule, t)
     return variance.sqrt()
@@ -81,8 +81,7 @@ def ddpm_sample(
     Returns:
         (B, ...) the samples x_0.
     """
-    if sigma not in SIGMAS:
-        raise ValueError(f"sigma={sigma!r} is not a choice of sigma_t; valid choices are: {', '.join(SIGMAS)}")
+    one_of("sigma", sigma, SIGMAS, "a choice of sigma_t")
     if timesteps is not None:
         return _along(model, schedule, x_T, check_timesteps(timesteps, schedule.T), generator, sigma, cond, callback)
     x_t = x_T

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import torch
 
+from diffnotes.checks import one_of
 from diffnotes.nets import NoisePredictor
 from diffnotes.samplers.ddpm import SIGMAS, ddpm_sample, sigma_t
 from diffnotes.schedules import Schedule
@@ -26,8 +27,7 @@ def variance_recursion(
     The coefficient c_t of x_t is sqrt(alpha_t) unless ``coefficient(t)`` gives another (the lecture slide's step
     has its own, chapter 8). Returns ``{t: Var(x_t)}`` for t = T, ..., 0.
     """
-    if sigma not in SIGMAS:
-        raise ValueError(f"sigma={sigma!r} is not a choice of sigma_t; valid choices are: {', '.join(SIGMAS)}")
+    one_of("sigma", sigma, SIGMAS, "a choice of sigma_t")
     variance, v = {schedule.T: 1.0}, 1.0
     for t in range(schedule.T, 0, -1):
         c = float(schedule.alpha[t].sqrt()) if coefficient is None else float(coefficient(t))

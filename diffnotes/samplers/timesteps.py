@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from diffnotes.checks import one_of
+
 #: The timestep spacings, the DDIM paper's ("linear", "quadratic"), diffusers' ("leading", "trailing", "linspace"),
 #: and the strided sampler's of chapter 8 ("endpoints", evenly spread from 1 to T with both ends kept).
 SPACINGS: tuple[str, ...] = ("linear", "quadratic", "leading", "trailing", "linspace", "endpoints")
@@ -39,8 +41,7 @@ def subsequence(T: int, S: int, spacing: str = "linear") -> torch.Tensor:  # noq
     """
     if isinstance(S, bool) or not isinstance(S, (int, np.integer)) or not 1 <= S <= T:
         raise ValueError(f"S (the number of sampling steps) must be an integer in 1..T={T}, got {S!r}")
-    if spacing not in SPACINGS:
-        raise ValueError(f"spacing={spacing!r} is not a timestep spacing; valid spacings are: {', '.join(SPACINGS)}")
+    one_of("spacing", spacing, SPACINGS, "a timestep spacing")
     if spacing == "endpoints":
         return torch.linspace(1, T, S, dtype=torch.float64).round().long()
     i = np.arange(1, S + 1, dtype=np.int64)
