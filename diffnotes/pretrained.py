@@ -15,7 +15,7 @@ import torch
 from diffnotes import schedules
 from diffnotes.data import load_mnist_5k
 from diffnotes.evaluation.quality import QualityReport
-from diffnotes.evaluation.table import quality_table
+from diffnotes.evaluation.table import common_noise, quality_table
 from diffnotes.files import load_checked
 from diffnotes.nets.unet import UNet, UNetConfig
 
@@ -106,14 +106,14 @@ GOLDEN_TOLERANCE = {
 def golden_samples(
     model: torch.nn.Module, n: int, steps: int, eta: float, seed: int, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
-    """``n`` DDIM samples of ``model`` in one batch, drawn as :func:`diffnotes.evaluation.table.quality_table` draws them (x_T,
-    then the seed of the noise z, from a generator seeded with ``seed``), clipped and quantised to uint8 (N, 28, 28).
+    """``n`` DDIM samples of ``model`` in one batch, drawn as :func:`diffnotes.evaluation.table.quality_table` draws them
+    (:func:`diffnotes.evaluation.table.common_noise` from a generator seeded with ``seed``), clipped and quantised to
+    uint8 (N, 28, 28).
     """
     from diffnotes.samplers.ddim import ddim_sample
 
-    generator = torch.Generator().manual_seed(seed)
-    x_T = torch.randn((n, 1, 28, 28), generator=generator)
-    z_generator = torch.Generator(device).manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+    x_T, noise_seed = common_noise(n, (1, 28, 28), torch.Generator().manual_seed(seed))
+    z_generator = torch.Generator(device).manual_seed(noise_seed)
     with torch.no_grad():
         x = ddim_sample(model, digits_schedule().to(device=device), x_T.to(device), steps, eta, "linear", z_generator)
     return ((x.cpu().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8).squeeze(1)

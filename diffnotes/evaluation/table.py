@@ -58,8 +58,7 @@ def quality_table(
         check_eta(eta)
     device = torch.device(device)
     schedule = schedule.to(device=device, dtype=torch.float32)
-    x_T = torch.randn((n_samples, *reference_images.shape[1:]), generator=generator)  # noqa: N806
-    noise_seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    x_T, noise_seed = common_noise(n_samples, reference_images.shape[1:], generator)  # noqa: N806
     ddim_sample(model, schedule, x_T[:batch_size].to(device), 1)  # warm-up, untimed; eta = 0 draws no noise
     cells = []
     for eta in etas:
@@ -74,6 +73,13 @@ def quality_table(
             report = evaluate(samples.clamp(-1.0, 1.0), reference_images)
             cells.append(QualityCell(steps=S, eta=float(eta), report=report, seconds_per_image=seconds))
     return cells
+
+
+def common_noise(n: int, shape: Sequence[int], generator: torch.Generator) -> tuple[torch.Tensor, int]:
+    """The common random numbers of a quality measurement, drawn in this order from ``generator``: the starts x_T,
+    (n, *shape), and the seed of the generator of every step's noise z."""
+    x_T = torch.randn((n, *shape), generator=generator)  # noqa: N806
+    return x_T, int(torch.randint(0, 2**62, (1,), generator=generator))
 
 
 def cell_from_dict(d: dict) -> QualityCell:
