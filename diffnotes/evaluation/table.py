@@ -77,7 +77,7 @@ def quality_table(
 
 def common_noise(n: int, shape: Sequence[int], generator: torch.Generator) -> tuple[torch.Tensor, int]:
     """The common random numbers of a quality measurement, drawn in this order from ``generator``: the starts x_T,
-    (n, *shape), and the seed of the generator of every step's noise z."""
+    ``(n, *shape)``, and the seed of the generator of every step's noise z."""
     x_T = torch.randn((n, *shape), generator=generator)  # noqa: N806
     return x_T, int(torch.randint(0, 2**62, (1,), generator=generator))
 
