@@ -9,7 +9,7 @@ The four schedules are written exactly as the lecture writes them, for t = 1..T:
 
 - linear     beta_t = beta_1 + (t-1)/(T-1) (beta_T - beta_1)
 - quadratic  beta_t = [sqrt(beta_1) + (t-1)/(T-1) (sqrt(beta_T) - sqrt(beta_1))]^2
-- sigmoid    beta_t = beta_1 + (beta_T - beta_1) / (1 + exp(tau (1 - 2 (t-1)/(T-1))))
+- sigmoid    beta_t = beta_1 + (beta_T - beta_1) / (1 + exp(kappa (1 - 2 (t-1)/(T-1))))
 - cosine     alpha_bar_t = f(t)/f(0), f(t) = cos^2(((t/T + s)/(1 + s)) pi/2), beta_t = 1 - alpha_bar_t/alpha_bar_{t-1},
              with beta_t clipped to at most ``max_beta`` (0.999) as in Nichol and Dhariwal.
 
@@ -32,13 +32,13 @@ from diffnotes.runtime import by_profile
 SCHEDULES: tuple[str, ...] = ("linear", "quadratic", "sigmoid", "cosine")
 
 # Defaults: T and the beta range of Ho et al. (2020); the cosine offset s and clip of Nichol and Dhariwal
-# (2021); tau = 6 makes the lecture's sigmoid equal diffusers' ``sigmoid`` (sigmoid(linspace(-6, 6, T))).
+# (2021); kappa = 6 makes the lecture's sigmoid equal diffusers' ``sigmoid`` (sigmoid(linspace(-6, 6, T))).
 DEFAULT_T = 1000
 DEFAULT_BETA_1 = 1e-4
 DEFAULT_BETA_T = 0.02
 DEFAULT_COSINE_S = 0.008
 DEFAULT_MAX_BETA = 0.999
-DEFAULT_SIGMOID_TAU = 6.0
+DEFAULT_SIGMOID_KAPPA = 6.0
 #: The lecture's example ends the linear schedule at beta_T = 1e-2 (Ho et al. and diffusers use 0.02).
 LECTURE_BETA_T = 1e-2
 #: (beta_1, beta_T) of Stable Diffusion's quadratic ("scaled_linear") schedule (Rombach et al., 2022).
@@ -212,22 +212,22 @@ def sigmoid(
     T: int = DEFAULT_T,  # noqa: N803
     beta_1: float = DEFAULT_BETA_1,
     beta_T: float = DEFAULT_BETA_T,  # noqa: N803
-    tau: float = DEFAULT_SIGMOID_TAU,
+    kappa: float = DEFAULT_SIGMOID_KAPPA,
 ) -> Schedule:
-    """The sigmoid schedule: beta_t = beta_1 + (beta_T - beta_1) / (1 + exp(tau (1 - 2 (t-1)/(T-1)))).
+    """The sigmoid schedule: beta_t = beta_1 + (beta_T - beta_1) / (1 + exp(kappa (1 - 2 (t-1)/(T-1)))).
 
-    Book eq. ``ch3-eq-sigmoid`` (GeoDiff, Xu et al., 2022). ``tau`` is the temperature: larger values make
+    Book eq. ``ch3-eq-sigmoid`` (GeoDiff, Xu et al., 2022). ``kappa`` is the temperature: larger values make
     the rise from beta_1 to beta_T steeper. The endpoints are not exactly beta_1 and beta_T: at t = 1 the
-    weight is 1/(1 + e^tau), not 0. With tau = 6 this is diffusers' ``"sigmoid"``, which fixes tau.
+    weight is 1/(1 + e^kappa), not 0. With kappa = 6 this is diffusers' ``"sigmoid"``, which fixes kappa.
 
     Raises:
-        ValueError: if T is not a positive integer, a beta lies outside (0, 1), or tau <= 0.
+        ValueError: if T is not a positive integer, a beta lies outside (0, 1), or kappa <= 0.
     """
     positive_int("T", T)
     _check_beta_range(beta_1, beta_T)
-    if not tau > 0:
-        raise ValueError(f"tau must be > 0, got {tau!r}")
-    weight = torch.sigmoid(-tau * (1.0 - 2.0 * _ramp(T)))  # = 1 / (1 + exp(tau (1 - 2 ramp)))
+    if not kappa > 0:
+        raise ValueError(f"kappa must be > 0, got {kappa!r}")
+    weight = torch.sigmoid(-kappa * (1.0 - 2.0 * _ramp(T)))  # = 1 / (1 + exp(kappa (1 - 2 ramp)))
     return from_betas(beta_1 + (beta_T - beta_1) * weight, name="sigmoid")
 
 

@@ -1,4 +1,4 @@
-"""Toy data, and ancestral samples of q(x_t) (chapters "Ancestral sampling of q(x_t)" and "The noise predictor").
+"""Toy data, and ancestral samples of q(x_t) (chapters "Ancestral sampling of the noisy marginals" and "The noise predictor").
 
 q(x_t) = int q(x_t | x_0) q(x_0) dx_0 is sampled by drawing x_0 ~ q(x_0), then x_t ~ q(x_t | x_0)
 (:func:`ancestral_sample`). For a Gaussian mixture q(x_0), q(x_t) is a Gaussian mixture in closed form

@@ -136,3 +136,51 @@ def quality_report(fields: dict):
     from diffnotes.evaluation.quality import QualityReport
 
     return QualityReport(**{k: fields[k] for k in QualityReport.__dataclass_fields__})
+
+
+def _tiny_checkpoint(path: Path) -> None:
+    """A checkpoint of a tiny U-Net after a few training steps on random digit-shaped images."""
+    import torch
+    from conftest import TINY_UNET
+
+    from diffnotes import schedules
+    from diffnotes.nets.unet import UNet
+    from diffnotes.training import TrainConfig, train
+
+    torch.manual_seed(0)
+    config = TrainConfig(steps=2, batch_size=2, warmup_steps=1, checkpoint_every=2, mixed_precision="fp32")
+    train(UNet(TINY_UNET), torch.rand(8, 1, 28, 28) * 2 - 1, schedules.linear(T=1000), config, checkpoint=path,
+          progress=False)
+
+
+def test_quality_curve_measures_each_checkpoint_in_the_order_written(tmp_path, monkeypatch):
+    import os
+
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    _tiny_checkpoint(second)
+    _tiny_checkpoint(first)
+    os.utime(second, (1_000_100, 1_000_100))
+    os.utime(first, (1_000_040, 1_000_040))
+    args = [str(second), str(first), "--started", "1000000", "--n", "4", "--steps", "1", "--out", str(tmp_path / "c.json")]
+    run_script("quality_curve.py", args, monkeypatch)
+    (record,) = perfnotes.load_records("quality_curve", tmp_path)
+    points = record["results"]["points"]
+    assert [p["checkpoint"] for p in points] == ["a.pt", "b.pt"] and [p["training_seconds"] for p in points] == [40, 100]
+    assert all(p["step"] == 2 and p["report"]["n"] == 4 and p["meets_bar"] is False for p in points)
+    assert record["results"]["first_at_bar"] is None and record["results"]["protocol"]["n"] == 4
+
+
+def test_time_to_bar_times_both_recipes_and_reads_the_steps_from_the_curve(tmp_path, monkeypatch):
+    curve = {"results": {"protocol": {"n": 200}, "points": [
+        {"step": 500, "meets_bar": False, "report": {"confident_fraction": 0.5}},
+        {"step": 1500, "meets_bar": True, "report": {"confident_fraction": 0.93}},
+        {"step": 1000, "meets_bar": False, "report": {"confident_fraction": 0.85}}]}}
+    (tmp_path / "curve.json").write_text(json.dumps(curve))
+    args = ["--curve", str(tmp_path / "curve.json"), "--rounds", "1", "--steps", "1", "--out", str(tmp_path / "t.json")]
+    run_script("time_to_bar.py", args, monkeypatch)
+    (record,) = perfnotes.load_records("time_to_bar", tmp_path)
+    results = record["results"]
+    assert results["new_steps_to_old_quality"] == 1000 and results["new_steps_to_bar"] == 1500
+    per_step = results["seconds_per_step"]
+    assert results["old_seconds_to_its_quality"] == pytest.approx(8400 * per_step["old"], abs=1)
+    assert results["speed_up_to_bar_at_least"] == pytest.approx(8400 * per_step["old"] / (1500 * per_step["new"]), rel=0.02)

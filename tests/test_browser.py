@@ -129,6 +129,9 @@ def test_page_renders_offline(server, browser, page_path):
     url = urljoin(server, page_path)
     response = page.goto(url, wait_until="load")
     assert response is not None and response.ok, f"{page_path} did not load"
+    # The title (browser tab, search results) is plain text: Sphinx puts a heading's TeX into it verbatim.
+    title = page.title()
+    assert "$" not in title and "\\" not in title, f"{page_path}: raw TeX in the page title {title!r}"
 
     # Math: wait for MathJax to finish; every math element must hold a typeset container.
     page.wait_for_function("() => window.MathJax === undefined || (MathJax.startup && MathJax.startup.promise)")

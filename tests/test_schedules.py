@@ -38,9 +38,9 @@ def _close(actual: torch.Tensor, expected: list[float], rtol: float = RTOL64, at
 def test_linear_quadratic_sigmoid_match_the_lectures_formulas(T, beta_1, beta_T):  # noqa: N803
     linear = [beta_1 + _ramp(t, T) * (beta_T - beta_1) for t in range(1, T + 1)]
     quadratic = [(math.sqrt(beta_1) + _ramp(t, T) * (math.sqrt(beta_T) - math.sqrt(beta_1))) ** 2 for t in range(1, T + 1)]
-    for tau in (1.0, 6.0, 10.0):
-        sigmoid = [beta_1 + (beta_T - beta_1) / (1 + math.exp(tau * (1 - 2 * _ramp(t, T)))) for t in range(1, T + 1)]
-        assert _close(schedules.sigmoid(T, beta_1, beta_T, tau=tau).beta[1:], sigmoid)
+    for kappa in (1.0, 6.0, 10.0):
+        sigmoid = [beta_1 + (beta_T - beta_1) / (1 + math.exp(kappa * (1 - 2 * _ramp(t, T)))) for t in range(1, T + 1)]
+        assert _close(schedules.sigmoid(T, beta_1, beta_T, kappa=kappa).beta[1:], sigmoid)
     assert _close(schedules.linear(T, beta_1, beta_T).beta[1:], linear)
     assert _close(schedules.quadratic(T, beta_1, beta_T).beta[1:], quadratic)
 
@@ -66,7 +66,7 @@ def test_cosine_clip_is_an_argument():
 
 
 def test_sigmoid_endpoints_are_not_beta_1_and_beta_T():  # noqa: N802
-    s = schedules.sigmoid(1000, 1e-4, 0.02, tau=6.0)
+    s = schedules.sigmoid(1000, 1e-4, 0.02, kappa=6.0)
     gap = (0.02 - 1e-4) / (1 + math.exp(6.0))
     assert math.isclose(s.beta[1], 1e-4 + gap, rel_tol=RTOL64)
     assert math.isclose(s.beta[1000], 0.02 - gap, rel_tol=RTOL64)
@@ -277,8 +277,8 @@ def test_bad_betas_and_alpha_bars():
 
 
 def test_bad_schedule_parameters():
-    with pytest.raises(ValueError, match="tau must be > 0"):
-        schedules.sigmoid(10, tau=0.0)
+    with pytest.raises(ValueError, match="kappa must be > 0"):
+        schedules.sigmoid(10, kappa=0.0)
     with pytest.raises(ValueError, match="s must be >= 0"):
         schedules.cosine(10, s=-0.1)
     with pytest.raises(ValueError, match=r"max_beta must lie in the open interval \(0, 1\)"):

@@ -59,13 +59,13 @@ class BoundConfig:
 def linear_in_time(T: int, beta_min: float = 0.1, beta_max: float = 20.0) -> Schedule:  # noqa: N803
     """Ho et al.'s linear schedule as one curve in time, cut into T steps (book eq. ``ch11-eq-linear-in-time``).
 
-    alpha_bar_t = exp(-beta_min tau - (beta_max - beta_min) tau^2 / 2) at tau = t / T, the variance-preserving process
+    alpha_bar_t = exp(-beta_min u - (beta_max - beta_min) u^2 / 2) at u = t / T, the variance-preserving process
     of Song et al. (2021); at T = 1000 its betas are within 10% of 1e-4 ... 0.02. Unlike
     :func:`diffnotes.schedules.linear`, a change of T refines one process instead of changing it.
     """
     positive_int("T", T)
-    tau = torch.arange(1, T + 1, dtype=F64) / T
-    alpha_bar = torch.exp(-beta_min * tau - 0.5 * (beta_max - beta_min) * tau**2)
+    u = torch.arange(1, T + 1, dtype=F64) / T
+    alpha_bar = torch.exp(-beta_min * u - 0.5 * (beta_max - beta_min) * u**2)
     return replace(from_alpha_bar(alpha_bar), name="linear-in-time")
 
 

@@ -11,13 +11,13 @@ from diffnotes.evaluation.bound import Bound, reverse_variance, vlb_weight
 from diffnotes.plotting.common import new_figure
 from diffnotes.schedules import Schedule
 
-#: Line style of each choice of sigma_t^2 (beta_t, beta-tilde_t, the true tau_t), the same in every figure.
+#: Line style of each choice of sigma_t^2 (beta_t, beta-tilde_t, the true omega_t), the same in every figure.
 SIGMA_STYLES = {"beta": "-", "posterior": "--", "true": ":"}
 #: Legend label of each choice of sigma_t^2.
 SIGMA_LABELS = {
     "beta": r"$\sigma_t^2 = \beta_t$",
     "posterior": r"$\sigma_t^2 = \tilde\beta_t$",
-    "true": r"$\sigma_t^2 = \tau_t$ (true)",
+    "true": r"$\sigma_t^2 = \omega_t$ (true)",
 }
 
 
@@ -49,7 +49,7 @@ def plot_bound_terms(terms: Mapping[str, torch.Tensor], title: str = "") -> Figu
         if label != "true":
             axes[1].loglog(t, values[1:-1] - terms["true"][1:-1], **style)
     axes[0].set(xlabel="$t$", ylabel=r"$L_{t-1}$ (nats per dimension)", title=title)
-    axes[1].set(xlabel="$t$", ylabel=r"$L_{t-1}(\sigma^2) - L_{t-1}(\tau)$", title="the cost of a wrong variance")
+    axes[1].set(xlabel="$t$", ylabel=r"$L_{t-1}(\sigma^2) - L_{t-1}(\omega)$", title="the cost of a wrong variance")
     axes[0].legend()
     axes[1].legend()
     return fig

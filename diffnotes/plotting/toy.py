@@ -1,4 +1,4 @@
-"""Figures of the chapter "Ancestral sampling of q(x_t)": samples of q(x_t) against its exact density."""
+"""Figures of the chapter "Ancestral sampling of the noisy marginals": samples of q(x_t) against its exact density."""
 
 from __future__ import annotations
 
