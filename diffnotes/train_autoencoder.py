@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from dataclasses import asdict, fields
@@ -64,7 +65,7 @@ def measure_reconstruction(model: Autoencoder, images: torch.Tensor, labels: tor
         "n": len(images),
         "mse": round(mse, 6),
         "mae": round(float((recon - images).abs().mean()), 6),
-        "psnr_db": round(float(10 * torch.log10(torch.tensor(4.0 / mse))), 3),  # peak 1 on [0, 1]: mse / 4 there
+        "psnr_db": round(10 * math.log10(4.0 / mse), 3) if mse > 0 else None,  # [0, 1] peak 1; None: exact
         "correct_confident_originals": round(float(original.double().mean()), 4),
         "correct_confident_reconstructions": round(float(reconstructed.double().mean()), 4),
     }
