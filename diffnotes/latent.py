@@ -31,9 +31,10 @@ from diffnotes.nets.unet import UNetConfig
 from diffnotes.runtime import PRECISIONS, autocast, autocast_dtype, progress_bar
 from diffnotes.training import TrainState, ema_decay_at, ema_update, learning_rate, new_state
 
-#: The latent U-Net for 7x7x4 latents: two levels (7x7, padded to 8x8, and 4x4), 64 channels each, attention at
-#: 4x4 and in the middle. It has about as many parameters as the pixel model (:data:`diffnotes.pretrained.DIGITS_UNET`,
-#: 1.11 M against 1.13 M) and about a sixth of its FLOPs per training step (``benchmarks/latent_cost.py``).
+#: The latent U-Net for 7x7x4 latents, with two levels (7x7, padded to 8x8, and 4x4) of 64 channels each and attention
+#: at 4x4 and in the middle. It has about as many parameters as the pixel model, 1.13 M against the 1.11 M of
+#: :data:`diffnotes.pretrained.DIGITS_UNET`, and about a sixth of its FLOPs per training step
+#: (``benchmarks/latent_cost.py``): a 28x28 image has 16 times as many positions as a 7x7 latent.
 LATENT_UNET = UNetConfig(in_channels=4, widths=(64, 64), attention=(False, True))
 
 
@@ -82,9 +83,9 @@ class AutoencoderTrainConfig:
 def autoencoder_loss(
     model: Autoencoder, x: torch.Tensor, kl_weight: float, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, reconstruction, KL) of a batch x (B, 1, 28, 28), each a mean over the batch of a sum over the image:
+    """(loss, reconstruction, KL) of a batch x (B, 1, 28, 28), each a mean over the batch of a sum over the image::
 
-    loss = sum_pixels |x - D(z)| + kl_weight KL(q(z | x) || N(0, I)),   z ~ q(z | x) drawn with ``generator``.
+        loss = sum_pixels |x - D(z)| + kl_weight KL(q(z | x) || N(0, I)),   z ~ q(z | x) drawn with generator
 
     This is LDM's ``LPIPSWithDiscriminator`` loss without its perceptual and adversarial terms (no downloaded
     network), and with its learned log-variance fixed at 0, where it starts.

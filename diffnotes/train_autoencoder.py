@@ -1,7 +1,7 @@
 """The training entry point of latent diffusion's autoencoder, and the export of its weights with their quality.
 
     python -m diffnotes.train_autoencoder --checkpoint runs/autoencoder.pt --steps 6000
-    python -m diffnotes.train_autoencoder --checkpoint runs/autoencoder.pt --export runs/autoencoder_7x7x4.pt
+    python -m diffnotes.train_autoencoder --checkpoint runs/autoencoder.pt --export runs/ae_7x7x4.pt
     python -m diffnotes.train_autoencoder --latent-size 14x14x2 --checkpoint runs/ae_14x14x2.pt
 
 The first trains (resuming if the checkpoint exists) :class:`diffnotes.nets.autoencoder.Autoencoder` on 4,500 of

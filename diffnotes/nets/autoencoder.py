@@ -64,7 +64,7 @@ class AutoencoderConfig:
 
     @property
     def padded_size(self) -> int:
-        """The side the encoder works at: ``image_size`` rounded up to a multiple of 2**downsamples."""
+        """The side the encoder works at, ``image_size`` rounded up to a multiple of 2**downsamples."""
         f = 2**self.downsamples
         return f * math.ceil(self.image_size / f)
 
@@ -75,15 +75,16 @@ class AutoencoderConfig:
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
-        """(c, h, w) of one latent: (4, 7, 7) for the defaults."""
+        """The shape (c, h, w) of one latent, (4, 7, 7) for the defaults."""
         side = self.padded_size // 2**self.downsamples
         return (self.latent_channels, side, side)
 
 
-#: The latent sizes of the chapter's rate-distortion figure, from 2x to 12x fewer numbers than the 784 pixels:
-#: 14x14x2 (392 numbers, f = 2), 7x7x4 (196, f = 4, the default and the latent diffusion model's), 7x7x2 (98)
-#: and 4x4x4 (64, f = 8, the image padded to 32x32). Each halving of the side doubles the channels' share of the
-#: work, as in Rombach et al.'s f = 4, 8, 16 ladder with c = 3, 4, 8.
+#: The latent sizes of the chapter's rate-distortion figure, from 2x to 12x fewer numbers than the 784 pixels.
+#: 14x14x2 keeps 392 numbers (f = 2), 7x7x4 keeps 196 (f = 4, the default and the latent diffusion model's), 7x7x2
+#: keeps 98 and 4x4x4 keeps 64 (f = 8, the image padded to 32x32). The ladder changes the side (f = 2, 4, 8) and, at
+#: one side, the channels (7x7x4 and 7x7x2), so that the figure separates the two ways to compress; Rombach et al.
+#: compare f = 1 to 32 and find f = 4 to 16 the best trade-off for their images.
 LATENT_SIZES: dict[str, AutoencoderConfig] = {
     "14x14x2": AutoencoderConfig(latent_channels=2, widths=(32, 64)),
     "7x7x4": AutoencoderConfig(),
