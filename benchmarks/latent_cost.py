@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--sample-steps", type=int, default=20, help="DDIM steps per timed sampling run")
     parser.add_argument("--rounds", type=int, default=5, help="rounds; the models take turns")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the script runs")
-    parser.add_argument("--out", default=None, help="also write the numbers as a record, e.g. benchmarks/results/x.json")
+    parser.add_argument("--out", default=None, help="also write a record, e.g. benchmarks/results/latent_cost-cpu.json")
     args = parser.parse_args()
     device = get_device(args.device)
     gpu = device.type == "cuda"
@@ -114,7 +114,8 @@ def main() -> None:
             "train_rounds": [round(x, 1) for x in rates[name, "train"]],
             "sample_image_steps_per_second": round(statistics.median(rates[name, "sample"]), 1),
             "sample_rounds": [round(x, 1) for x in rates[name, "sample"]],
-            "train_gflop_per_image": round(train_flops / 1e9, 4), "sample_step_gflop_per_image": round(eval_flops / 1e9, 4),
+            "train_gflop_per_image": round(train_flops / 1e9, 4),
+            "sample_step_gflop_per_image": round(eval_flops / 1e9, 4),
         }
     pixel, latent = results["pixel"], results["latent"]
     results["ratio_pixel_over_latent"] = {
@@ -123,7 +124,8 @@ def main() -> None:
         "train_flops": round(pixel["train_gflop_per_image"] / latent["train_gflop_per_image"], 2),
         "sample_step_flops": round(pixel["sample_step_gflop_per_image"] / latent["sample_step_gflop_per_image"], 2),
     }
-    results["decoder"] = {"parameters": count_parameters(decoder), "gflop_per_image": round(decoder_flops(decoder) / 1e9, 4),
+    results["decoder"] = {"parameters": count_parameters(decoder),
+                          "gflop_per_image": round(decoder_flops(decoder) / 1e9, 4),
                           "seconds_per_image_cpu": decode_seconds / batch}
     record = new_record("latent_cost", {"batch": batch, "train_steps_per_round": steps, "sample_steps": sample_steps,
                                         "rounds": rounds, "quick": args.quick, "precision": "fp32", **results})

@@ -96,7 +96,9 @@ def autoencoder_loss(
     return reconstruction + kl_weight * kl, reconstruction, kl
 
 
-def autoencoder_step(state: TrainState, images: torch.Tensor, config: AutoencoderTrainConfig, device: torch.device) -> tuple[float, float, float]:
+def autoencoder_step(
+    state: TrainState, images: torch.Tensor, config: AutoencoderTrainConfig, device: torch.device
+) -> tuple[float, float, float]:
     """One optimiser step on a random batch of ``images``; returns its (loss, reconstruction, KL)."""
     g = state.generator  # every random draw comes from this CPU generator, so that a resumed run repeats exactly
     index = torch.randint(0, images.shape[0], (config.batch_size,), generator=g)
@@ -184,7 +186,8 @@ def scale_factor(latents: torch.Tensor) -> float:
         ValueError: naming ``latents``, unless they hold at least two finite values with a positive spread.
     """
     if not isinstance(latents, torch.Tensor) or latents.numel() < 2 or not bool(torch.isfinite(latents).all()):
-        raise ValueError(f"latents must be a tensor of at least two finite values, got {getattr(latents, 'shape', latents)!r}")
+        got = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
+        raise ValueError(f"latents must be a tensor of at least two finite values, got {got}")
     std = float(latents.double().std())
     if not std > 0:
         raise ValueError("latents must vary: their standard deviation is 0, so no factor makes it 1")
@@ -202,8 +205,9 @@ def decode_latents(model: Autoencoder, z: torch.Tensor, scale: float) -> torch.T
 
 
 def load_autoencoder(path: str | Path, sha256: str | None, config: AutoencoderConfig | None = None) -> Autoencoder:
-    """An autoencoder of ``config`` (default: 7x7x4, :class:`diffnotes.nets.autoencoder.AutoencoderConfig`) with the weights at ``path`` (float16 or float32), after their SHA-256 matches
-    ``sha256`` (skipped for None), loaded by :func:`diffnotes.files.load_checked`; eval mode, float32, on the CPU.
+    """An autoencoder of ``config`` (default 7x7x4, :class:`diffnotes.nets.autoencoder.AutoencoderConfig`) with the
+    weights at ``path`` (float16 or float32), after their SHA-256 matches ``sha256`` (skipped for None), loaded by
+    :func:`diffnotes.files.load_checked`; eval mode, float32, on the CPU.
 
     Raises:
         FileNotFoundError: if the file is missing (the message says how to train it).

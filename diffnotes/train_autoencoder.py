@@ -9,7 +9,8 @@ the 5,000 offline digits; the other 500 are held out, the same 500 (50 per class
 (:func:`diffnotes.evaluation.classifier.holdout_split` with its seed), so that neither network has learned the digits
 that measure them. The second writes the EMA weights in float16 and a provenance record (command, configs, seed,
 machine, duration, the reconstruction quality of :func:`measure_reconstruction`) beside them. The command line only
-fills in :class:`diffnotes.latent.AutoencoderTrainConfig` and picks one of :data:`diffnotes.nets.autoencoder.LATENT_SIZES`.
+fills in :class:`diffnotes.latent.AutoencoderTrainConfig` and picks one of
+:data:`diffnotes.nets.autoencoder.LATENT_SIZES`.
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         choices = PRECISIONS if f.name == "mixed_precision" else None
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=None, choices=choices)
     args = parser.parse_args(argv)
-    overrides = {f.name: getattr(args, f.name) for f in fields(AutoencoderTrainConfig) if getattr(args, f.name) is not None}
+    names = [f.name for f in fields(AutoencoderTrainConfig)]
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     # A run that goes on (or is exported) keeps the settings and the shape its checkpoint was trained with.
     stored = read_checkpoint(args.checkpoint) if args.checkpoint.exists() else None
     base = stored["train_config"] if stored else asdict(AutoencoderTrainConfig())

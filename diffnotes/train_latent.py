@@ -1,7 +1,7 @@
 """The training entry point of the latent diffusion model: the digit model's U-Net, loop and samplers on latents.
 
     python -m diffnotes.train_latent --autoencoder runs/ae_7x7x4.pt --checkpoint runs/latent.pt --steps 20000
-    python -m diffnotes.train_latent --autoencoder runs/ae_7x7x4.pt --checkpoint runs/latent.pt --export runs/ldm_7x7x4.pt
+    python -m diffnotes.train_latent --autoencoder runs/ae_7x7x4.pt --checkpoint runs/latent.pt --export runs/ldm.pt
 
 The autoencoder's weights are loaded after their SHA-256 matches the provenance record written beside them by
 :mod:`diffnotes.train_autoencoder`. The 5,000 offline digits (all of them, as the pixel model saw) are encoded once

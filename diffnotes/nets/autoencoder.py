@@ -172,7 +172,8 @@ class Autoencoder(nn.Module):
             if level > 0:
                 decoder += [nn.Upsample(scale_factor=2, mode="nearest"),
                             nn.Conv2d(widths[level], widths[level], 3, padding=1)]  # (B, C, 2H, 2W)
-        decoder += [nn.GroupNorm(groups, widths[0]), nn.SiLU(), nn.Conv2d(widths[0], config.image_channels, 3, padding=1)]
+        decoder += [nn.GroupNorm(groups, widths[0]), nn.SiLU(),
+                    nn.Conv2d(widths[0], config.image_channels, 3, padding=1)]
         self.decoder = nn.Sequential(*decoder)
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
@@ -198,7 +199,9 @@ class Autoencoder(nn.Module):
         size = self.config.image_size
         return self.decoder(z)[..., :size, :size]
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, DiagonalGaussian]:
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, DiagonalGaussian]:
         """(D(z) for one z ~ q(z | x), q(z | x)): what the training loss needs."""
         posterior = self.encode(x)
         return self.decode(posterior.sample(generator)), posterior
@@ -223,6 +226,6 @@ def load_autoencoder_state(model: Autoencoder, state: dict, source: str) -> Auto
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()})
     except (RuntimeError, AttributeError) as error:
-        first = str(error).strip().splitlines()[0:2]
-        raise ValueError(f"weights {source} do not fit an Autoencoder with {model.config}: {' '.join(first)}") from error
+        first = " ".join(str(error).strip().splitlines()[0:2])
+        raise ValueError(f"weights {source} do not fit an Autoencoder with {model.config}: {first}") from error
     return model.eval()
