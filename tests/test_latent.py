@@ -104,7 +104,7 @@ def test_the_latent_entry_point_refuses_an_autoencoder_without_its_record_or_has
     args = ["--autoencoder", str(weights), "--checkpoint", str(tmp_path / "run.pt"), "--steps", "1"]
     with pytest.raises(FileNotFoundError, match="no provenance record"):
         train_latent.main(args)
-    record = {"sha256": "0" * 64, "model_config": {"latent_channels": 4, "widths": [32, 64, 64], "res_blocks": 1,
+    record = {"sha256": "0" * 64, "model_config": {"latent_channels": 4, "widths": [16, 32, 64], "res_blocks": 1,
                                                     "groups": 8, "image_size": 28, "image_channels": 1}}
     weights.with_suffix(".json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match="altered or corrupted"):
