@@ -28,7 +28,7 @@ from diffnotes.checkpoints import read_checkpoint
 from diffnotes.data import load_mnist_5k
 from diffnotes.evaluation.quality import QualityReport, evaluate, meets_bar
 from diffnotes.evaluation.table import common_noise
-from diffnotes.files import sha256, write_atomically, write_json
+from diffnotes.files import load_checked, sha256, write_atomically, write_json
 from diffnotes.latent import LATENT_UNET, decode_latents, encode_dataset, load_autoencoder, scale_factor
 from diffnotes.nets.autoencoder import Autoencoder
 from diffnotes.nets.unet import UNet, UNetConfig
@@ -53,6 +53,24 @@ def autoencoder_from_record(path: Path) -> tuple[Autoencoder, dict]:
                                 " python -m diffnotes.train_autoencoder --export")
     record = json.loads(record_path.read_text())
     return load_autoencoder(path, record["sha256"], config_from_dict(record["model_config"])), record
+
+
+def load_latent_model(path: str | Path, expected_sha256: str | None, config: UNetConfig = LATENT_UNET) -> UNet:
+    """The latent U-Net of ``config`` with the weights at ``path`` (float16 or float32, as exported), after their
+    SHA-256 matches ``expected_sha256`` (skipped for None); eval mode, float32, on the CPU.
+
+    Raises:
+        FileNotFoundError: if the file is missing (the message says how to train it).
+        ValueError: if the file does not match its hash, or its weights do not fit ``config`` (the message names both).
+    """
+    state = load_checked(path, expected_sha256, "train them: python -m diffnotes.train_latent")
+    model = UNet(config)
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+    except (RuntimeError, AttributeError) as error:
+        first = " ".join(str(error).strip().splitlines()[:2])
+        raise ValueError(f"weights {path} do not fit a UNet with {config}: {first}") from error
+    return model.eval()
 
 
 def latent_unet(autoencoder: Autoencoder) -> UNetConfig:
@@ -93,7 +111,7 @@ def encoded_digits(autoencoder: Autoencoder) -> tuple[torch.Tensor, float, float
     means = encode_dataset(autoencoder, images)
     scale = scale_factor(means)
     with torch.no_grad():
-        posterior_std = float(autoencoder.encode(images[:500]).std.mean())
+        posterior_std = float(autoencoder.encode(images[::10]).std.mean())  # 500 digits, 50 of each class
     return means * scale, scale, posterior_std * scale
 
 
