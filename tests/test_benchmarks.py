@@ -51,6 +51,19 @@ def test_train_throughput_races_precisions_and_states_the_fraction_of_peak(tmp_p
     assert "bf16" in perfnotes.throughput_table(list(records.values()))
 
 
+def test_latent_cost_writes_a_record_with_both_models_and_their_ratios(tmp_path, monkeypatch):
+    run_script("latent_cost.py", ["--device", "cpu", "--quick", "--out", str(tmp_path / "l.json")], monkeypatch)
+    (record,) = perfnotes.load_records("latent_cost", tmp_path)
+    results = record["results"]
+    assert results["quick"] and results["latent"]["shape"] == [4, 7, 7] and results["pixel"]["shape"] == [1, 28, 28]
+    for name in ("pixel", "latent"):
+        assert len(results[name]["train_rounds"]) == 2 and results[name]["train_gflop_per_image"] > 0
+    ratio = results["ratio_pixel_over_latent"]
+    assert ratio["train_flops"] > 3  # the latent U-Net's widths are chosen for this (the times need a quiet machine)
+    assert ratio["train_flops"] == pytest.approx(
+        results["pixel"]["train_gflop_per_image"] / results["latent"]["train_gflop_per_image"], rel=0.01)
+
+
 def test_cpu_peak_counts_lanes_fma_units_cores_and_clock(monkeypatch):
     peak = perfnotes.cpu_peak_flops()
     assert peak["fp32"] == pytest.approx(peak["cores"] * peak["clock_ghz"] * 1e9 * peak["fp32_per_cycle"])

@@ -17,10 +17,10 @@ STAGES = [
     ["forward", "mixtures", "toy"],
     ["posterior", "posterior_grid"],
     ["nets"],
-    ["objective", "checkpoints", "training", "distributed"],
+    ["objective", "checkpoints", "training", "distributed", "latent"],
     ["samplers"],
     ["evaluation"],
-    ["pretrained", "train_digits"],
+    ["pretrained", "train_digits", "train_autoencoder", "train_latent"],
     ["plotting"],
 ]
 RANK = {name: rank for rank, names in enumerate(STAGES) for name in names}
