@@ -17,7 +17,7 @@ BOOK_INPUTS := _config.yml _toc.yml references.bib tools/faithful_outputs.py $(w
 # One stamp per profile: a book built in another profile is built again.
 BUILT := _build/.book-built-$(DIFFNOTES_PROFILE)
 
-.PHONY: book test unit notebooks browser slow chromium outputs clean
+.PHONY: book test unit notebooks browser slow chromium outputs pdf clean
 
 $(BIN)/.book-installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ notebooks: $(BIN)/.test-installed
 
 browser: $(BIN)/.test-installed chromium
 	$(PYTEST) tests -m browser -q
+
+# The whole book as one PDF, offline, printed by the system Chromium from the built HTML (make test checks it).
+pdf: $(BIN)/.test-installed chromium book
+	$(BIN)/python tools/pdf.py --out _build/pdf/diffnotes.pdf
 
 # Minutes of CPU: the shipped model's quality by its full 1,000-sample protocol (make test checks its golden run).
 slow: $(BIN)/.test-installed
