@@ -28,7 +28,7 @@ from diffnotes.checkpoints import load_checkpoint, save_checkpoint
 from diffnotes.checks import one_of, positive_int, positive_ints
 from diffnotes.files import load_checked
 from diffnotes.nets.autoencoder import Autoencoder, AutoencoderConfig, check_shape, load_autoencoder_state
-from diffnotes.nets.unet import UNetConfig
+from diffnotes.nets.unet import UNet, UNetConfig
 from diffnotes.runtime import PRECISIONS, autocast, autocast_dtype, progress_bar
 from diffnotes.training import TrainState, ema_decay_at, ema_update, learning_rate, new_state
 
@@ -216,3 +216,21 @@ def load_autoencoder(path: str | Path, sha256: str | None, config: AutoencoderCo
     """
     state = load_checked(path, sha256, "train them: python -m diffnotes.train_autoencoder")
     return load_autoencoder_state(Autoencoder(config or AutoencoderConfig()), state, str(path))
+
+
+def load_latent_model(path: str | Path, expected_sha256: str | None, config: UNetConfig = LATENT_UNET) -> UNet:
+    """The latent U-Net of ``config`` with the weights at ``path`` (float16 or float32, as exported), after their
+    SHA-256 matches ``expected_sha256`` (skipped for None); eval mode, float32, on the CPU.
+
+    Raises:
+        FileNotFoundError: if the file is missing (the message says how to train it).
+        ValueError: if the file does not match its hash, or its weights do not fit ``config`` (the message names both).
+    """
+    state = load_checked(path, expected_sha256, "train them: python -m diffnotes.train_latent")
+    model = UNet(config)
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+    except (RuntimeError, AttributeError) as error:
+        first = " ".join(str(error).strip().splitlines()[:2])
+        raise ValueError(f"weights {path} do not fit a UNet with {config}: {first}") from error
+    return model.eval()

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import gen
 
-from diffnotes import files, pretrained, schedules, train_autoencoder, train_latent
+from diffnotes import files, latent, pretrained, schedules, train_autoencoder, train_latent
 from diffnotes.data import load_mnist_5k
 from diffnotes.latent import LATENT_UNET
 from diffnotes.nets.autoencoder import Autoencoder
@@ -94,12 +94,12 @@ def test_both_entry_points_train_resume_and_export(tmp_path, few_digits):
     assert provenance["autoencoder"]["sha256"] == record["sha256"] and provenance["scale_factor"] > 0
     assert provenance["quality"]["n"] == 12 and provenance["quality"]["meets_bar"] is False
     assert provenance["model_config"]["in_channels"] == 4 and 0 < provenance["posterior_std_over_latent_std"] < 10
-    model = train_latent.load_latent_model(out, provenance["sha256"], TINY_LATENT_UNET)
+    model = latent.load_latent_model(out, provenance["sha256"], TINY_LATENT_UNET)
     assert not model.training and all(p.dtype == torch.float32 for p in model.parameters())
     with pytest.raises(ValueError, match="do not fit a UNet with UNetConfig\\(in_channels=4, widths=\\(64, 64\\)"):
-        train_latent.load_latent_model(out, provenance["sha256"], LATENT_UNET)
+        latent.load_latent_model(out, provenance["sha256"], LATENT_UNET)
     with pytest.raises(ValueError, match="altered or corrupted"):
-        train_latent.load_latent_model(out, "0" * 64, TINY_LATENT_UNET)
+        latent.load_latent_model(out, "0" * 64, TINY_LATENT_UNET)
 
 
 def test_the_latent_entry_point_refuses_an_autoencoder_without_its_record_or_hash(tmp_path, few_digits):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
@@ -67,3 +67,23 @@ def show_image(ax: Axes, image: torch.Tensor) -> None:
     pixels = to_unit_range(image.detach().float().cpu()).permute(1, 2, 0)
     ax.imshow((pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).numpy(), cmap="gray", vmin=0, vmax=1)
     ax.set_axis_off()
+
+
+def image_rows(rows: Mapping[str, torch.Tensor], columns: Sequence[str] | None = None, width: float = 0.7) -> Figure:
+    """One axes per row (labelled with its key), each showing its batch (B, C, H, W) in [-1, 1] side by side; optional column labels."""
+    n = max(len(x) for x in rows.values())
+    fig, axes = new_figure(nrows=len(rows), width=width * n + 1.3, height=0.74 * len(rows) + 0.25, squeeze=False)
+    for ax, (name, x) in zip(axes[:, 0], rows.items()):
+        ax.imshow(image_grid(x.clamp(-1, 1), nrow=n).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1)
+        ax.set_yticks([])
+        ax.set_xticks([])
+        ax.grid(False)
+        ax.set_ylabel(name, rotation=0, ha="right", va="center")
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    if columns is not None:
+        top = axes[0, 0]
+        top.set_xticks([1 + 29 * i + 14 for i in range(len(columns))], columns, fontsize=8)
+        top.xaxis.tick_top()
+        top.tick_params(length=0)
+    return fig

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from diffnotes.evaluation.table import QualityCell
-from diffnotes.plotting.common import image_grid, new_figure
+from diffnotes.plotting.common import image_rows, new_figure
 from diffnotes.schedules import Schedule
 
 ETA_COLOURS = {0.0: "tab:blue", 0.2: "tab:green", 0.5: "tab:orange", 1.0: "tab:red"}
@@ -49,36 +49,16 @@ def plot_spacings(schedule: Schedule, subsequences: Mapping[str, torch.Tensor]) 
     return fig
 
 
-def _image_rows(rows: Mapping[str, torch.Tensor], columns: Sequence[str] | None = None, width: float = 0.7) -> Figure:
-    """One axes per row, each showing its batch (B, C, H, W) in [-1, 1] side by side; optional column labels."""
-    n = max(len(x) for x in rows.values())
-    fig, axes = new_figure(nrows=len(rows), width=width * n + 1.3, height=0.74 * len(rows) + 0.25, squeeze=False)
-    for ax, (name, x) in zip(axes[:, 0], rows.items()):
-        ax.imshow(image_grid(x.clamp(-1, 1), nrow=n).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1)
-        ax.set_yticks([])
-        ax.set_xticks([])
-        ax.grid(False)
-        ax.set_ylabel(name, rotation=0, ha="right", va="center")
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-    if columns is not None:
-        top = axes[0, 0]
-        top.set_xticks([1 + 29 * i + 14 for i in range(len(columns))], columns, fontsize=8)
-        top.xaxis.tick_top()
-        top.tick_params(length=0)
-    return fig
-
-
 def plot_trajectories(x0_hats: Mapping[str, Sequence[tuple[int, torch.Tensor]]], index: int = 0) -> Figure:
     """One row per sampler: the prediction x0_hat of image ``index`` before every step, labelled with its t."""
     rows = {name: torch.stack([x0_hat[index] for _, x0_hat in seen]) for name, seen in x0_hats.items()}
     first = next(iter(x0_hats.values()))
-    return _image_rows(rows, [f"$t={t}$" for t, _ in first])
+    return image_rows(rows, [f"$t={t}$" for t, _ in first])
 
 
 def plot_same_noise(samples: Mapping[int, torch.Tensor], n_images: int = 8) -> Figure:
     """One row per number of steps S: the deterministic sampler's images from the same noises x_T."""
-    return _image_rows({f"$S={S}$": x[:n_images] for S, x in samples.items()})
+    return image_rows({f"$S={S}$": x[:n_images] for S, x in samples.items()})
 
 
 def plot_convergence(errors: Mapping[int, float], label: str, ylabel: str, paper: Mapping[int, float] | None = None,
@@ -103,12 +83,12 @@ def plot_inversion(x0: torch.Tensor, x_T: torch.Tensor, reconstructions: Mapping
                    n_images: int = 6) -> Figure:
     """Rows: the digits, their encoded noises x_T (shown from -3 to 3) and the reconstructions for each S."""
     rows = {"digit $x_0$": x0, "encoded $x_T$": x_T / 3.0} | {f"back, $S={S}$": x for S, x in reconstructions.items()}
-    return _image_rows({name: x[:n_images] for name, x in rows.items()})
+    return image_rows({name: x[:n_images] for name, x in rows.items()})
 
 
 def plot_interpolation(frames: Mapping[str, torch.Tensor], weights: torch.Tensor) -> Figure:
     """One row of images per interpolation (e.g. spherical, linear), one column per weight w from 0 to 1."""
-    return _image_rows(dict(frames), [f"$w={float(w):.2g}$" for w in weights], width=0.78)
+    return image_rows(dict(frames), [f"$w={float(w):.2g}$" for w in weights], width=0.78)
 
 
 def plot_quality_table(
