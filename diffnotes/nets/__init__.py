@@ -9,7 +9,9 @@ The package reads in the book's order, and each stage imports only from the stag
 :mod:`~diffnotes.nets.mlp` (chapter 5's toy network), :mod:`~diffnotes.nets.unet` (chapter 6's U-Net),
 :mod:`~diffnotes.nets.architecture` (looking inside a U-Net), :mod:`~diffnotes.nets.exact` (predictors known in
 closed form), :mod:`~diffnotes.nets.guidance` (classifier-free guidance as a wrapper around any predictor) and
-:mod:`~diffnotes.nets.autoencoder` (latent diffusion's autoencoder, the one network here that predicts no noise).
+:mod:`~diffnotes.nets.autoencoder` (latent diffusion's autoencoder, the one network here that predicts no noise)
+and :mod:`~diffnotes.nets.text` (the tokenizer, text encoder and text-conditioned U-Net of Stable Diffusion at digit
+scale).
 
 The contract: ``eps_theta = model(x_t, t, cond)`` with ``x_t`` of shape (B, ...), ``t`` a (B,) int64 tensor of the
 lecture's timesteps in 1..T, and ``cond`` optional (None, class labels or embedding tokens); the output has the
