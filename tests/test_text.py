@@ -128,3 +128,48 @@ def test_guidance_on_the_text_model_at_w_0_is_the_null_prediction_and_at_w_1_the
         model(z, t)
     with pytest.raises(ValueError, match="context_dim"):
         TextUNetConfig(TextEncoderConfig(width=32))
+
+
+@pytest.fixture
+def few_captioned_digits(monkeypatch, tmp_path):
+    """The entry point on 100 real digits and a tiny model, with a random autoencoder and its provenance record."""
+    from dataclasses import asdict
+
+    from diffnotes import files, train_latent, train_text
+    from diffnotes.data import load_mnist_5k
+    from diffnotes.nets.autoencoder import Autoencoder
+
+    images, labels = load_mnist_5k()
+    images, labels = images[::50], labels[::50]
+    for module in (train_text, train_latent):
+        monkeypatch.setattr(module, "load_mnist_5k", lambda: (images, labels))
+    monkeypatch.setattr(train_text, "TEXT_UNET", TINY_TEXT_UNET)
+    torch.manual_seed(0)
+    autoencoder = Autoencoder()
+    path = tmp_path / "ae.pt"
+    torch.save(autoencoder.state_dict(), path)
+    files.write_json(path.with_suffix(".json"), {"weights": path.name, "sha256": files.sha256(path),
+                                                 "model_config": asdict(autoencoder.config), "latent_shape": [4, 7, 7]})
+    return path
+
+
+def test_the_text_entry_point_trains_resumes_and_exports_with_provenance(tmp_path, few_captioned_digits):
+    import json
+
+    from diffnotes import files, train_text
+
+    checkpoint, out = tmp_path / "text_run.pt", tmp_path / "text.pt"
+    args = ["--autoencoder", str(few_captioned_digits), "--checkpoint", str(checkpoint), "--batch-size", "4",
+            "--log-every", "1", "--checkpoint-every", "2", "--device", "cpu", "--warmup-steps", "1",
+            "--mixed-precision", "fp32"]
+    assert train_text.main([*args, "--steps", "2"]) == 0
+    assert train_text.main([*args, "--steps", "3", "--export", str(out)]) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["steps"] == 3 and record["sha256"] == files.sha256(out)
+    assert record["train_config"]["cond_dropout"] == 0.1 and record["scale_factor"] > 0
+    assert set(record["caption_thresholds"]) == {"thickness", "slant", "width"}
+    assert record["model_config"]["encoder"]["width"] == 16 and record["model_config"]["unet"]["context_dim"] == 16
+    tok = Tokenizer()
+    assert all(tok(c).shape == (1, 12) for c in record["example_captions"])
+    model = TextUNet(TINY_TEXT_UNET)
+    model.load_state_dict({k: v.float() for k, v in torch.load(out, weights_only=True).items()})
