@@ -4,19 +4,20 @@ The measurements follow Morpho-MNIST (Castro et al., 2019), on digits (N, 1, 28,
 
 - the digit is upsampled ``scale`` times (bilinear) and binarised at the middle of the range (pixel > 0);
 - ``area``: the number of digit pixels, in original pixels squared;
-- ``thickness``: twice the median distance from the skeleton to the background, in original pixels. The skeleton is
-  the Zhang-Suen thinning of the binary digit (:func:`skeletonize`); the distance is the Euclidean distance transform
-  (from a pixel's centre to the nearest background pixel's centre), less a quarter of an upsampled pixel on each
-  side, so that a bar k pixels wide measures k to within 1 / (2 ``scale``) pixel;
+- ``thickness``: twice the median distance from the skeleton to the background, in original pixels. The skeleton is the
+  Zhang-Suen thinning of the binary digit (:func:`~diffnotes.captions.skeletonize`); the distance is the Euclidean
+  distance transform (from a pixel's centre to the nearest background pixel's centre), less a quarter of an upsampled
+  pixel on each side, so that a bar k pixels wide measures k to within 1 / (2 ``scale``) pixel;
 - ``slant``: the shear angle from the second moments, arctan(-mu_xy / mu_yy) with x the column and y the row
   (pointing down): positive when the top of the digit leans right; exact for a parallelogram;
 - ``height`` and ``width``: the extent of the binary digit's rows and columns, in original pixels.
 
-Captions (:func:`caption`) name the digit (``NUMBER_WORDS``) and at most three attributes, each one only when the
-digit lies in the outer third of the data's distribution of that attribute (:func:`attribute_thresholds`):
-"thin" or "thick" (thickness), "upright" or "slanted" (slant), "narrow" or "wide" (width divided by the class's
-median width, since a one is always narrower than a zero). Several phrasings (:data:`PHRASINGS`) say the same thing.
-:data:`VOCABULARY` lists every word that a caption can hold.
+Captions (:func:`~diffnotes.captions.caption`) name the digit (:data:`~diffnotes.captions.NUMBER_WORDS`) and at most
+three attributes, each one only when the digit lies in the outer third of the data's distribution of that attribute
+(:func:`~diffnotes.captions.attribute_thresholds`): "thin" or "thick" (thickness), "upright" or "slanted" (slant),
+"narrow" or "wide" (width divided by the class's median width, since a one is always narrower than a zero). Several
+phrasings (:data:`~diffnotes.captions.PHRASINGS`) say the same thing; :data:`~diffnotes.captions.VOCABULARY` lists
+every word that a caption can hold.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from scipy import ndimage
 
 #: The words for the digits 0..9.
 NUMBER_WORDS: tuple[str, ...] = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-#: For each measured attribute: the word for the low third and the word for the high third of its distribution.
+#: The word for the low third and the word for the high third of each measured attribute's distribution.
 ATTRIBUTE_WORDS: dict[str, tuple[str, str]] = {"thickness": ("thin", "thick"), "slant": ("upright", "slanted"),
                                                "width": ("narrow", "wide")}
 #: The phrasings, with the number word as ``{digit}``, the attribute words joined by commas as ``{adjectives}`` and
@@ -36,7 +37,7 @@ PHRASINGS: tuple[str, ...] = ("a {adjectives} {digit}", "{digit}, {joined}", "a 
 #: Every word a caption can hold (lower case; commas are not words).
 VOCABULARY: tuple[str, ...] = ("a", "that", "is", "and", *NUMBER_WORDS,
                                *(word for pair in ATTRIBUTE_WORDS.values() for word in pair))
-#: The measurements that :func:`measure` returns, in its column order.
+#: The measurements that :func:`~diffnotes.captions.measure` returns, in its column order.
 MEASUREMENTS: tuple[str, ...] = ("area", "thickness", "slant", "height", "width")
 
 _NEIGHBOURS = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))  # P2..P9, clockwise from north
@@ -80,7 +81,8 @@ def skeletonize(binary: np.ndarray) -> np.ndarray:
 
 def measure(images: torch.Tensor | np.ndarray, scale: int = 4) -> dict[str, np.ndarray]:
     """The attributes of each digit (see the module's docstring): a dict of (N,) float64 arrays, keyed by
-    :data:`MEASUREMENTS`, in original pixels (``slant`` in radians). An empty image measures 0 everywhere."""
+    :data:`~diffnotes.captions.MEASUREMENTS`, in original pixels (``slant`` in radians). An empty image measures 0
+    everywhere."""
     binary = binarise(images, scale)
     skeleton = skeletonize(binary)
     n = binary.shape[0]
@@ -110,10 +112,10 @@ def relative_width(width: np.ndarray, labels: torch.Tensor | np.ndarray) -> np.n
 
 def attribute_thresholds(measured: dict[str, np.ndarray], labels: torch.Tensor | np.ndarray,
                          share: float = 1 / 3) -> dict[str, tuple[float, float]]:
-    """For each attribute of :data:`ATTRIBUTE_WORDS`, the ``share`` and 1 - ``share`` quantiles of its values in the
-    data: below the first a digit gets the low word, above the second the high word. The slant is measured as its
-    absolute value (a digit leaning left is "slanted" too); the width relative to its class
-    (:func:`relative_width`)."""
+    """For each attribute of :data:`~diffnotes.captions.ATTRIBUTE_WORDS`, the ``share`` and 1 - ``share`` quantiles of
+    its values in the data: below the first a digit gets the low word, above the second the high word. The slant is
+    measured as its absolute value (a digit leaning left is "slanted" too); the width relative to its class
+    (:func:`~diffnotes.captions.relative_width`)."""
     if not 0.0 < share < 0.5:
         raise ValueError(f"share must lie in (0, 0.5), got {share!r}")
     values = _attribute_values(measured, labels)
@@ -127,7 +129,8 @@ def _attribute_values(measured: dict[str, np.ndarray], labels: torch.Tensor | np
 
 def attribute_words(measured: dict[str, np.ndarray], labels: torch.Tensor | np.ndarray,
                     thresholds: dict[str, tuple[float, float]]) -> list[list[str]]:
-    """The attribute words of each digit, in the order of :data:`ATTRIBUTE_WORDS` (possibly none)."""
+    """The attribute words of each digit, in the order of :data:`~diffnotes.captions.ATTRIBUTE_WORDS` (possibly
+    none)."""
     values = _attribute_values(measured, labels)
     words = [[] for _ in range(len(values["thickness"]))]
     for name, (low_word, high_word) in ATTRIBUTE_WORDS.items():
@@ -142,7 +145,7 @@ def attribute_words(measured: dict[str, np.ndarray], labels: torch.Tensor | np.n
 
 def caption(digit: int, words: list[str], phrasing: int = 0) -> str:
     """The caption of a ``digit`` (0..9) with attribute ``words`` in phrasing number ``phrasing`` of
-    :data:`PHRASINGS`, e.g. ``caption(7, ["thick", "slanted"])`` is "a thick, slanted seven"."""
+    :data:`~diffnotes.captions.PHRASINGS`, e.g. ``caption(7, ["thick", "slanted"])`` is "a thick, slanted seven"."""
     if isinstance(digit, bool) or not 0 <= int(digit) <= 9:
         raise ValueError(f"digit must be an integer in 0..9, got {digit!r}")
     name = NUMBER_WORDS[int(digit)]
@@ -158,7 +161,7 @@ def caption_digits(images: torch.Tensor, labels: torch.Tensor,
                    thresholds: dict[str, tuple[float, float]] | None = None, seed: int = 0,
                    scale: int = 4) -> tuple[list[str], dict[str, tuple[float, float]]]:
     """A caption for each digit, in a phrasing drawn at random (``seed``), and the thresholds used (computed from
-    these digits by :func:`attribute_thresholds` unless given)."""
+    these digits by :func:`~diffnotes.captions.attribute_thresholds` unless given)."""
     measured = measure(images, scale)
     thresholds = thresholds or attribute_thresholds(measured, labels)
     rng = np.random.default_rng(seed)

@@ -5,14 +5,17 @@ text -> tokens (:class:`diffnotes.nets.text.Tokenizer`) -> tau(y) and the U-Net 
 -> classifier-free guided DDIM in the latent space (:func:`diffnotes.nets.guidance.guided`) -> the decoder
 (:func:`diffnotes.latent.decode_latents`), with diffusers' argument names and defaults.
 
+- Prompts: made of the caption grammar's words (:class:`~diffnotes.nets.text.Tokenizer`); the empty prompt is the
+  null caption (an unconditional sample); unknown words and over-long prompts are errors naming them.
 - Guidance: eps_hat = eps(z, null) + w (eps(z, y) - eps(z, null)) with w = ``guidance_scale``; the null caption is
   the empty prompt, or ``negative_prompt`` when given. Unlike diffusers, which turns guidance off for w <= 1, every
   finite w is used as written (w = 0 is the unconditional model; w = 1 the conditional one, run without the second
   evaluation).
 - img2img / SDEdit (``image``, ``strength``): as diffusers' ``get_timesteps``, init_timestep = min(int(S strength),
   S), and the last init_timestep steps of the S-step schedule run, from the encoded image (the posterior mean, times
-  the scale factor) noised to the first of them (:func:`img2img_timesteps`). Strength 1 starts at the top of the
-  schedule but, as in diffusers, from the noised image, not from pure noise.
+  the scale factor) noised to the first of them (:func:`~diffnotes.pipeline.img2img_timesteps`). Strength 1 starts at
+  the top of the schedule but, as in diffusers, from the noised image, not from pure noise. diffusers encodes a sample
+  of the posterior; this pipeline its mean.
 - Inpainting (``image`` and ``mask_image``, 1 where the digit is to be repainted, as diffusers'): RePaint-style, the
   known region of the latent is replaced, before every step, by the encoded image noised to that step's t.
 

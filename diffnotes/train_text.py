@@ -44,7 +44,7 @@ from diffnotes.runtime import PRECISIONS
 from diffnotes.train_latent import autoencoder_from_record, encoded_digits
 from diffnotes.training import TrainConfig, train
 
-#: The model trained: a 2-layer text encoder of width 64 and :data:`diffnotes.latent.LATENT_UNET` with
+#: The model trained, a 2-layer text encoder of width 64 and :data:`diffnotes.latent.LATENT_UNET` with
 #: cross-attention to its tokens at the lower level.
 TEXT_UNET = TextUNetConfig()
 #: The training defaults that differ from :class:`diffnotes.training.TrainConfig`'s.

@@ -5,14 +5,15 @@ Stable Diffusion v1 tokenizes a prompt into 77 CLIP tokens and encodes them with
 (width 768); the U-Net attends to all 77 outputs, padding included. Here, as in the LDM paper's own text-to-image
 model (which trains its tau_theta jointly with the U-Net), the encoder is learned with the noise predictor:
 
-- :class:`Tokenizer`: words of the caption grammar (:data:`diffnotes.captions.VOCABULARY`), a start token that every
-  sequence begins with, padding to ``max_length``; the empty prompt is the start token alone (the null condition of
-  classifier-free guidance);
-- :class:`TextEncoder`: token and position embeddings and a pre-norm :class:`torch.nn.TransformerEncoder` whose
-  self-attention ignores the padding; it returns one vector per position, (B, L, width), tau(y);
-- :class:`TextUNet`: ``model(x_t, t, ids)`` = ``unet(x_t, t, encoder(ids))``, a noise predictor whose condition is the
-  token ids, so that :func:`diffnotes.training.train` (with ``conditions=`` ids and ``null_condition=`` the empty
-  prompt's ids) trains both, and :func:`diffnotes.nets.guidance.guided` guides it.
+- :class:`~diffnotes.nets.text.Tokenizer`: words of the caption grammar (:data:`diffnotes.captions.VOCABULARY`), a start
+  token that every sequence begins with, padding to ``max_length``; the empty prompt is the start token alone (the null
+  condition of classifier-free guidance);
+- :class:`~diffnotes.nets.text.TextEncoder`: token and position embeddings and a pre-norm
+  :class:`torch.nn.TransformerEncoder` whose self-attention ignores the padding; it returns one vector per position,
+  (B, L, width), tau(y);
+- :class:`~diffnotes.nets.text.TextUNet`: ``model(x_t, t, ids)`` = ``unet(x_t, t, encoder(ids))``, a noise predictor
+  whose condition is the token ids, so that :func:`diffnotes.training.train` (with ``conditions=`` ids and
+  ``null_condition=`` the empty prompt's ids) trains both, and :func:`diffnotes.nets.guidance.guided` guides it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from diffnotes.captions import NUMBER_WORDS, VOCABULARY
 from diffnotes.checks import positive_int
 from diffnotes.nets.unet import UNet, UNetConfig
 
-#: The special tokens: padding (id 0) and the start of every sequence (id 1).
+#: The special tokens, padding (id 0) and the start of every sequence (id 1).
 PAD, START = "<pad>", "<start>"
 #: Numerals that the tokenizer reads as their number words ("7" is "seven").
 NUMERALS: dict[str, str] = {str(i): word for i, word in enumerate(NUMBER_WORDS)}
