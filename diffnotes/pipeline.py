@@ -25,22 +25,26 @@ book's 1..T (diffusers' t plus one).
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from diffnotes.checks import positive_int
+from diffnotes.files import load_checked
 from diffnotes.forward import q_sample
 from diffnotes.latent import decode_latents
 from diffnotes.nets.autoencoder import Autoencoder
 from diffnotes.nets.guidance import guided
-from diffnotes.nets.text import TextUNet, Tokenizer
+from diffnotes.nets.text import TextUNet, Tokenizer, text_unet_config
 from diffnotes.pretrained import digits_schedule
 from diffnotes.samplers.ddim import check_eta, ddim_step
 from diffnotes.samplers.timesteps import previous_timesteps, subsequence
 from diffnotes.schedules import Schedule
+from diffnotes.train_latent import autoencoder_from_record
 
 
 def img2img_timesteps(T: int, num_inference_steps: int, strength: float, spacing: str = "leading") -> torch.Tensor:
@@ -178,3 +182,29 @@ class TextToDigitPipeline:
         if mask is not None:
             z = mask * z + (1 - mask) * known
         return PipelineOutput(decode_latents(self.autoencoder, z, self.scale), z, prompts)
+
+
+def load_text_pipeline(weights: str | Path, autoencoder: str | Path,
+                       device: torch.device | str = "cpu") -> TextToDigitPipeline:
+    """The pipeline of the weights exported by ``python -m diffnotes.train_text --export`` (their provenance record
+    beside them gives the model's config and scale factor) and of the autoencoder they were trained on.
+
+    Raises:
+        FileNotFoundError: if a file or its provenance record is missing.
+        ValueError: if the weights do not match their recorded hash, or the autoencoder is not the one recorded.
+    """
+    weights = Path(weights)
+    record_path = weights.with_suffix(".json")
+    if not record_path.is_file():
+        raise FileNotFoundError(f"no provenance record {record_path} beside the weights; export them with"
+                                " python -m diffnotes.train_text --export")
+    record = json.loads(record_path.read_text())
+    ae, ae_record = autoencoder_from_record(Path(autoencoder))
+    if ae_record["sha256"] != record["autoencoder"]["sha256"]:
+        trained_on = record["autoencoder"]
+        raise ValueError(f"autoencoder {autoencoder} (SHA-256 {ae_record['sha256'][:12]}...) is not the one the model"
+                         f" was trained on ({trained_on['weights']}, {trained_on['sha256'][:12]}...)")
+    model = TextUNet(text_unet_config(record["model_config"]))
+    state = load_checked(weights, record["sha256"], "export them again: python -m diffnotes.train_text --export")
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    return TextToDigitPipeline(model.to(device), ae.to(device), record["scale_factor"])

@@ -10,6 +10,7 @@ from diffnotes import captions
 from diffnotes.nets.guidance import guided
 from diffnotes.nets.text import TextEncoder, TextEncoderConfig, TextUNet, TextUNetConfig, Tokenizer
 from diffnotes.nets.unet import UNet, UNetConfig
+from diffnotes.pipeline import load_text_pipeline
 
 
 def parallelogram(thickness: float, shear: float = 0.0, length: float = 18.0, supersample: int = 8) -> np.ndarray:
@@ -171,5 +172,12 @@ def test_the_text_entry_point_trains_resumes_and_exports_with_provenance(tmp_pat
     assert record["model_config"]["encoder"]["width"] == 16 and record["model_config"]["unet"]["context_dim"] == 16
     tok = Tokenizer()
     assert all(tok(c).shape == (1, 12) for c in record["example_captions"])
-    model = TextUNet(TINY_TEXT_UNET)
-    model.load_state_dict({k: v.float() for k, v in torch.load(out, weights_only=True).items()})
+    pipe = load_text_pipeline(out, few_captioned_digits)
+    assert pipe.model.config == TINY_TEXT_UNET and pipe.scale == record["scale_factor"]
+    assert pipe("a thick seven", num_inference_steps=2, generator=gen(0)).images.shape == (1, 1, 28, 28)
+    other = tmp_path / "other_ae.pt"
+    torch.save({k: v + 1 for k, v in torch.load(few_captioned_digits, weights_only=True).items()}, other)
+    other_record = json.loads(few_captioned_digits.with_suffix(".json").read_text())
+    files.write_json(other.with_suffix(".json"), {**other_record, "weights": other.name, "sha256": files.sha256(other)})
+    with pytest.raises(ValueError, match="is not the one the model was trained on"):
+        load_text_pipeline(out, other)

@@ -153,6 +153,13 @@ class TextUNetConfig:
                              f"({self.encoder.width})")
 
 
+def text_unet_config(d: dict) -> TextUNetConfig:
+    """The :class:`~diffnotes.nets.text.TextUNetConfig` of a checkpoint or provenance record (``asdict``, lists for
+    tuples)."""
+    unet = {k: tuple(v) if isinstance(v, list) else v for k, v in d["unet"].items()}
+    return TextUNetConfig(TextEncoderConfig(**d["encoder"]), UNetConfig(**unet))
+
+
 class TextUNet(nn.Module):
     """The text-conditioned noise predictor ``model(x_t, t, ids)``: the U-Net with cross-attention to tau(ids)."""
 
