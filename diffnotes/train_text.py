@@ -1,7 +1,7 @@
 """The training entry point of Stable Diffusion at digit scale: the text encoder and the latent U-Net, trained jointly.
 
     python -m diffnotes.train_text --autoencoder diffnotes/weights/ldm_autoencoder.pt --checkpoint runs/text.pt \\
-        --steps 8000 --batch-size 64
+        --steps 12000 --batch-size 64
     python -m diffnotes.train_text --autoencoder diffnotes/weights/ldm_autoencoder.pt --checkpoint runs/text.pt \\
         --export diffnotes/weights/text_digits.pt
 
@@ -17,7 +17,9 @@ provenance record: command, configs, seed, machine, duration, the autoencoder's 
 thresholds and vocabulary, and example captions.
 
 Run it resumably, in sessions (``--seconds`` adds the earlier sessions' time to the record); one thread is fastest
-on a shared CPU (``OMP_NUM_THREADS=1``).
+on a shared CPU (``OMP_NUM_THREADS=1``). Cost: the model has 1.30 M parameters (0.10 M in the text encoder); one
+training step of 64 latents took 0.33 s of CPU time on one thread of a 2-core AMD EPYC (2026-12-06), so 12,000 steps
+take about 67 minutes, and captioning the 5,000 digits a few more: within the 90 minutes the issue allows.
 """
 
 from __future__ import annotations
