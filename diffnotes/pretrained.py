@@ -17,6 +17,8 @@ from diffnotes.data import load_mnist_5k
 from diffnotes.evaluation.quality import QualityReport
 from diffnotes.evaluation.table import common_noise, quality_table
 from diffnotes.files import load_checked
+from diffnotes.latent import load_autoencoder, load_latent_model
+from diffnotes.nets.autoencoder import Autoencoder
 from diffnotes.nets.unet import UNet, UNetConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -62,6 +64,32 @@ def load_digit_model(device: torch.device | str = "cpu") -> UNet:
 def digits_provenance() -> dict:
     """How the shipped digit model was made: command, config, seed, machine, duration and measured quality."""
     return json.loads(DIGITS_PROVENANCE.read_text())
+
+
+#: The latent diffusion model of chapter "Latent diffusion": its autoencoder (7x7x4 latents, ``python -m
+#: diffnotes.train_autoencoder``) and its latent U-Net (``python -m diffnotes.train_latent``), each with its provenance
+#: beside it and loaded only after its SHA-256 matches.
+LDM_AUTOENCODER_WEIGHTS = WEIGHTS_DIR / "ldm_autoencoder.pt"
+LDM_AUTOENCODER_SHA256 = "282a91d9cfe216240b3e60d54827c3730a89a54ce81d744460e3a7b36a88e489"
+LDM_DIGITS_WEIGHTS = WEIGHTS_DIR / "ldm_digits.pt"
+LDM_DIGITS_SHA256 = "d83bde08604c213bc45c1c6ac648a13369e6b17cc876ea476dc409aa7e237d11"
+
+
+def load_ldm_autoencoder(device: torch.device | str = "cpu") -> Autoencoder:
+    """The shipped autoencoder of chapter "Latent diffusion" (float32, eval mode) on ``device``."""
+    return load_autoencoder(LDM_AUTOENCODER_WEIGHTS, LDM_AUTOENCODER_SHA256).to(device)
+
+
+def load_ldm_model(device: torch.device | str = "cpu") -> UNet:
+    """The shipped latent U-Net (:data:`diffnotes.latent.LATENT_UNET`, EMA weights, float32, eval mode) on ``device``."""
+    return load_latent_model(LDM_DIGITS_WEIGHTS, LDM_DIGITS_SHA256).to(device)
+
+
+def ldm_provenance() -> dict:
+    """How the two shipped latent-diffusion networks were made: ``{"autoencoder": ..., "model": ...}``, each the
+    provenance record beside its weights (command, configs, seed, machine, duration, measured quality)."""
+    return {name: json.loads(path.with_suffix(".json").read_text())
+            for name, path in (("autoencoder", LDM_AUTOENCODER_WEIGHTS), ("model", LDM_DIGITS_WEIGHTS))}
 
 
 def measure_quality(

@@ -64,3 +64,18 @@ def plot_snr_shift(schedule: Schedule, stds: Mapping[str, float]) -> Figure:
     ax.set(xlabel="$t$", ylabel=r"$\log \mathrm{SNR}_t$ of the data")
     ax.legend(fontsize=8)
     return fig
+
+
+def plot_time_to_quality(curve: list[Mapping], pixel: Mapping[str, float]) -> Figure:
+    """The share of confident samples against training time: the latent model's checkpoints (``curve``, the points of
+    a ``quality_curve`` record) as a line, the pixel model's shipped weights (``pixel``: ``{"hours": ...,
+    "confident_fraction": ...}``) as one point, with a dotted line at its quality."""
+    fig, ax = new_figure(width=6.4, height=3.0)
+    points = sorted(curve, key=lambda p: p["training_seconds"])
+    hours = [p["training_seconds"] / 3600 for p in points]
+    ax.plot(hours, [100 * p["report"]["confident_fraction"] for p in points], "o-", label="latent model, checkpoints")
+    ax.plot([pixel["hours"]], [100 * pixel["confident_fraction"]], "s", color="tab:red", label="pixel model, shipped")
+    ax.axhline(100 * pixel["confident_fraction"], color="tab:red", ls=":", lw=1)
+    ax.set(xlabel="hours of training on the CPU", ylabel="confident samples (%)", xlim=(0, None))
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
