@@ -1,0 +1,235 @@
+"""Grade a folder of submitted notebooks against their source notebooks: scores, a CSV table, per-student feedback.
+
+A submission is ``<submissions>/<student>/.../<assignment>.ipynb`` (nbgrader's ``submitted/`` layout fits), where
+``<assignment>.ipynb`` names a source notebook. The notebook that runs is rebuilt from the source: the student's
+text is taken only for the solution cells, matched by ``grade_id`` (a deleted one runs empty), and every test cell,
+hidden tests included, comes from the source, so deleting, renaming or editing a test changes nothing. It runs in
+a fresh kernel (:mod:`diffnotes.grading.execute`) in an empty temporary folder, in the quick profile on the CPU,
+with a limit per cell and one for the whole notebook; past the latter the kernel is killed. A test earns its
+points if its cell raised nothing. One submission's failure, of whatever kind, never stops the others.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from diffnotes.grading.versions import (
+    BEGIN_HIDDEN,
+    BEGIN_SOLUTION,
+    END_HIDDEN,
+    END_SOLUTION,
+    check_source,
+    is_solution,
+    is_test,
+    nbgrader_meta,
+    read_notebook,
+    source_text,
+    strip_delimiters,
+    graded_tests,
+)
+
+#: The package's folder on sys.path, so that the kernel imports this very package from its empty folder.
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Time and output limits of one submission: seconds per cell, seconds for the whole notebook, characters of
+    output kept per cell."""
+
+    cell_timeout: float = 120.0
+    timeout: float = 300.0
+    max_output: int = 100_000
+
+    def __post_init__(self) -> None:
+        for name in ("cell_timeout", "timeout", "max_output"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+
+
+@dataclass
+class Result:
+    """The grade of one submission: per test (grade_id, points earned, points possible, why it failed or "")."""
+
+    student: str
+    assignment: str
+    tests: list[tuple[str, float, float, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return sum(t[1] for t in self.tests)
+
+    @property
+    def max_score(self) -> float:
+        return sum(t[2] for t in self.tests)
+
+
+def assemble(source: dict, submission: dict | None) -> dict:
+    """The notebook to run: the source's cells, with the submission's text in the solution cells only.
+
+    Hidden-test and solution delimiters are removed (they are comments, but the source's solution text must not
+    run in place of a missing answer: a solution cell the submission lacks runs empty).
+    """
+    check_source(source)
+    answers: dict[str, str] = {}
+    for cell in (submission or {}).get("cells", []) if isinstance(submission, dict) else []:
+        grade_id = nbgrader_meta(cell).get("grade_id") if isinstance(cell, dict) else None
+        if isinstance(grade_id, str) and grade_id not in answers:
+            answers[grade_id] = source_text(cell)
+    cells = []
+    for cell in source["cells"]:
+        cell = json.loads(json.dumps(cell))
+        if is_solution(cell):
+            cell["source"] = answers.get(nbgrader_meta(cell)["grade_id"], "")
+        else:
+            cell["source"] = strip_delimiters(source_text(cell), BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN)
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+        cells.append(cell)
+    return {**source, "cells": cells}
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    path = env.get("PYTHONPATH", "")
+    env.update(DIFFNOTES_PROFILE="quick", DIFFNOTES_DEVICE="cpu", OMP_NUM_THREADS="1", MPLBACKEND="Agg",
+               PYTHONPATH=f"{PACKAGE_ROOT}{os.pathsep}{path}" if path else str(PACKAGE_ROOT))
+    return env
+
+
+def _kill_group(pid: int | None) -> None:
+    if pid:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def execute(nb: dict, limits: Limits) -> tuple[dict[int, tuple[str, str]], str]:
+    """Run ``nb`` in a child process; return {cell index: (status, message)} and a note on how the run ended."""
+    nonce = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory(prefix="diffnotes-grade-") as workdir:
+        job = json.dumps({"nonce": nonce, "notebook": nb, "workdir": workdir,
+                          "cell_timeout": limits.cell_timeout, "max_output": limits.max_output})
+        proc = subprocess.Popen([sys.executable, "-m", "diffnotes.grading.execute"], cwd=workdir, env=_environment(),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                start_new_session=True, text=True)
+        try:
+            out, _ = proc.communicate(job, timeout=limits.timeout)
+            ending = ""
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid)
+            out, _ = proc.communicate()
+            ending = f"timed out: the notebook passed its limit of {limits.timeout:g} s and was stopped"
+    cells, kernel = {}, None
+    for line in out.splitlines():
+        if not line.startswith(nonce + " "):
+            continue
+        event = json.loads(line[len(nonce) + 1:])
+        if event["event"] == "kernel":
+            kernel = event.get("pid")
+        elif event["event"] == "cell":
+            cells[event["index"]] = (event["status"], event["message"])
+        elif event["event"] == "dead":
+            ending = event["message"]
+        elif event["event"] == "done":
+            ending = ending or "done"
+    if ending != "done":
+        _kill_group(kernel)  # the kernel runs in its own session: stop it and whatever it started
+    return cells, ending or f"could not run: the runner stopped with code {proc.returncode}"
+
+
+def grade(source: dict, submission: dict | None, student: str, assignment: str, limits: Limits) -> Result:
+    """Grade one submission (None: it could not be read) against its source notebook."""
+    result = Result(student, assignment)
+    nb = assemble(source, submission)
+    cells, ending = execute(nb, limits)
+    if ending != "done":
+        result.notes.append(ending)
+    points = dict(graded_tests(nb))
+    for index, cell in enumerate(nb["cells"]):
+        meta = nbgrader_meta(cell)
+        status, message = cells.get(index, ("missing", ""))
+        if is_test(cell):
+            grade_id = meta["grade_id"]
+            if status == "ok":
+                result.tests.append((grade_id, points[grade_id], points[grade_id], ""))
+            else:
+                why = message if status != "missing" else f"not run ({ending})"
+                result.tests.append((grade_id, 0.0, points[grade_id], why))
+        elif is_solution(cell) and status in ("error", "timeout"):
+            result.notes.append(f"your cell {meta['grade_id']!r} raised {message}")
+    return result
+
+
+def _submissions(folder: Path, sources: dict[str, Path]) -> list[tuple[str, str, Path]]:
+    found = []
+    for path in sorted(Path(folder).rglob("*.ipynb")):
+        parts = path.relative_to(folder).parts
+        if ".ipynb_checkpoints" in parts or len(parts) < 2:
+            continue
+        found.append((parts[0], path.stem, path))
+    return found
+
+
+def grade_folder(submissions: Path, source: Path, out: Path, limits: Limits = Limits(), jobs: int = 1) -> list[Result]:
+    """Grade every ``<submissions>/<student>/**/<assignment>.ipynb``; write ``<out>/grades.csv`` and
+    ``<out>/feedback/<student>/<assignment>.txt``. Returns the results, in the CSV's order."""
+    if not Path(submissions).is_dir():
+        raise ValueError(f"submissions must be a folder of <student>/<assignment>.ipynb, got {submissions}")
+    sources = {p.stem: p for p in sorted(Path(source).glob("*.ipynb"))}
+    if not sources:
+        raise ValueError(f"source must be a folder of source notebooks (*.ipynb); {source} has none")
+    if not jobs >= 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+
+    def one(item: tuple[str, str, Path]) -> Result:
+        student, assignment, path = item
+        if assignment not in sources:
+            known = ", ".join(sources)
+            return Result(student, assignment, notes=[f"no source notebook is named {assignment}.ipynb; known: {known}"])
+        src = read_notebook(sources[assignment])
+        try:
+            submission = read_notebook(path)
+        except (ValueError, UnicodeDecodeError) as error:
+            submission = None
+            note = f"could not read the notebook ({type(error).__name__}): its solution cells count as empty"
+        else:
+            note = ""
+        result = grade(src, submission, student, assignment, limits)
+        result.notes[:0] = [note] if note else []
+        return result
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(one, _submissions(Path(submissions), sources)))
+    write_reports(results, Path(out))
+    return results
+
+
+def write_reports(results: list[Result], out: Path) -> None:
+    """``grades.csv`` (one row per submission) and a feedback text file per submission."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "grades.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", "assignment", "score", "max_score", "tests", "notes"])
+        for r in results:
+            tests = "; ".join(f"{g}={e:g}/{p:g}" for g, e, p, _ in r.tests)
+            writer.writerow([r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}", tests, " | ".join(r.notes)])
+    for r in results:
+        lines = [f"{r.assignment}: {r.score:g} / {r.max_score:g} points", ""]
+        lines += [f"  {g}: {e:g}/{p:g}" + (f"  ({why})" if why else "  passed") for g, e, p, why in r.tests]
+        lines += ["", *(f"Note: {n}" for n in r.notes)] if r.notes else []
+        path = out / "feedback" / r.student / f"{r.assignment}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
