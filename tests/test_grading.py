@@ -5,7 +5,6 @@ Grading starts a kernel per notebook (seconds each), so each test grades several
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -14,10 +13,10 @@ from diffnotes.grading.grader import Limits, assemble, grade_folder
 from diffnotes.grading.versions import (
     CODE_STUB,
     check_source,
+    graded_tests,
     read_notebook,
     solution_version,
     student_version,
-    graded_tests,
     write_notebook,
 )
 
@@ -136,7 +135,7 @@ def test_bad_submissions_get_what_they_earned_and_leave_the_others_alone(tmp_pat
     assert any("FileNotFoundError" in n for n in by["peeks"].notes)
     assert any("could not read" in n for n in by["broken"].notes)
     csv = (tmp_path / "out" / "grades.csv").read_text()
-    assert "wrong,tiny,1,3,visible=1/1; hidden=0/2" in csv
+    assert "wrong,tiny,1,3,visible=1/1; hidden=0/2," in csv
     feedback = (tmp_path / "out" / "feedback" / "wrong" / "tiny.txt").read_text()
     assert feedback.startswith("tiny: 1 / 3 points") and "hidden: 0/2  (AssertionError" in feedback
 

@@ -54,7 +54,8 @@ def _error_of(cell: dict) -> str | None:
     """'Name: value' of the cell's error output, or None if it has none."""
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
-            return f"{out.get('ename', 'Error')}: {out.get('evalue', '')}".strip()[:500]
+            name, value = out.get("ename", "Error"), out.get("evalue", "")
+            return (f"{name}: {value}" if value else name)[:500]
     return None
 
 

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,13 +30,13 @@ from diffnotes.grading.versions import (
     END_HIDDEN,
     END_SOLUTION,
     check_source,
+    graded_tests,
     is_solution,
     is_test,
     nbgrader_meta,
     read_notebook,
     source_text,
     strip_delimiters,
-    graded_tests,
 )
 
 #: The package's folder on sys.path, so that the kernel imports this very package from its empty folder.
@@ -59,12 +60,14 @@ class Limits:
 
 @dataclass
 class Result:
-    """The grade of one submission: per test (grade_id, points earned, points possible, why it failed or "")."""
+    """The grade of one submission: per test (grade_id, points earned, points possible, why it failed or ""), notes
+    on the run, and the seconds it took (kernel start included)."""
 
     student: str
     assignment: str
     tests: list[tuple[str, float, float, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def score(self) -> float:
@@ -154,7 +157,9 @@ def grade(source: dict, submission: dict | None, student: str, assignment: str, 
     """Grade one submission (None: it could not be read) against its source notebook."""
     result = Result(student, assignment)
     nb = assemble(source, submission)
+    start = time.monotonic()
     cells, ending = execute(nb, limits)
+    result.seconds = time.monotonic() - start
     if ending != "done":
         result.notes.append(ending)
     points = dict(graded_tests(nb))
@@ -222,10 +227,11 @@ def write_reports(results: list[Result], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "grades.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["student", "assignment", "score", "max_score", "tests", "notes"])
+        writer.writerow(["student", "assignment", "score", "max_score", "tests", "seconds", "notes"])
         for r in results:
             tests = "; ".join(f"{g}={e:g}/{p:g}" for g, e, p, _ in r.tests)
-            writer.writerow([r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}", tests, " | ".join(r.notes)])
+            writer.writerow([r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}", tests, f"{r.seconds:.1f}",
+                             " | ".join(r.notes)])
     for r in results:
         lines = [f"{r.assignment}: {r.score:g} / {r.max_score:g} points", ""]
         lines += [f"  {g}: {e:g}/{p:g}" + (f"  ({why})" if why else "  passed") for g, e, p, why in r.tests]
