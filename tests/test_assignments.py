@@ -119,3 +119,15 @@ def test_solutions_score_full_marks_students_zero_and_a_wrong_answer_part(releas
     assert failed[0][1].startswith("RuntimeError")
     table = (tmp_path / "graded" / "grades.csv").read_text()
     assert "solution,a6_ddim,10,10," in table and "wrong,a1_diffusion_kernel,8,10," in table
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_instructor_page_lists_every_assignment(name):
+    """The table of book/instructors.md agrees with each notebook's part, chapters, time and points."""
+    nb = read_notebook(SOURCE / f"{name}.ipynb")
+    info = nb["metadata"]["diffnotes_assignment"]
+    [row] = [r for r in (ROOT / "book" / "instructors.md").read_text().splitlines() if r.startswith(f"| `{name}` |")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == info["part"] and cells[3] == f"{info['minutes']} min"
+    assert cells[4] == f"{sum(p for _, p in graded_tests(nb)):g}"
+    assert re.findall(r"\[(\d+)\]", cells[2]) == [str(c) for c in info["chapters"]]
