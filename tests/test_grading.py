@@ -3,8 +3,10 @@
 Grading starts a kernel per notebook (seconds each), so each test grades several submissions in one call.
 """
 
+import copy
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,8 @@ from diffnotes.grading.versions import (
     student_version,
     write_notebook,
 )
+
+ASSIGNMENTS = Path(__file__).resolve().parent.parent / "assignments" / "source"
 
 
 def cell(source: str, grade_id: str | None = None, solution: bool = False, points: float = 0, kind: str = "code"):
@@ -81,16 +85,21 @@ def test_malformed_sources_are_refused_naming_the_cell(bad, message):
         check_source(notebook(*TINY["cells"], bad))
 
 
-def test_matches_nbgrader_own_preprocessors():
-    """Where nbgrader is installed, its ClearSolutions and ClearHiddenTests give the same student version."""
+@pytest.mark.parametrize("name", ["tiny", *sorted(p.stem for p in ASSIGNMENTS.glob("*.ipynb"))])
+def test_matches_nbgrader_own_preprocessors(name):
+    """Where nbgrader is installed, its ClearSolutions, ClearHiddenTests and ClearOutput make the same student
+    version, sources and metadata (checked with nbgrader 0.9.6)."""
     nbformat = pytest.importorskip("nbformat")
     pytest.importorskip("nbgrader")
-    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+    from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
 
-    nb = nbformat.from_dict(TINY)
-    for pre in (ClearSolutions(), ClearHiddenTests()):
+    source = TINY if name == "tiny" else read_notebook(ASSIGNMENTS / f"{name}.ipynb")
+    nb = nbformat.from_dict(copy.deepcopy(source))
+    for pre in (ClearSolutions(), ClearHiddenTests(), ClearOutput()):
         nb, _ = pre.preprocess(nb, {"language": "python"})
-    assert [c.source for c in nb.cells] == [c["source"] for c in student_version(TINY)["cells"]]
+    mine = student_version(source)["cells"]
+    assert [c.source for c in nb.cells] == [c["source"] for c in mine]
+    assert [c.metadata.get("nbgrader") for c in nb.cells] == [c["metadata"].get("nbgrader") for c in mine]
 
 
 def test_assemble_takes_only_the_solution_cells_from_the_submission():

@@ -178,7 +178,8 @@ def grade(source: dict, submission: dict | None, student: str, assignment: str, 
     return result
 
 
-def _submissions(folder: Path, sources: dict[str, Path]) -> list[tuple[str, str, Path]]:
+def _submissions(folder: Path) -> list[tuple[str, str, Path]]:
+    """(student, assignment, path) for every notebook at least one folder below ``folder``."""
     found = []
     for path in sorted(Path(folder).rglob("*.ipynb")):
         parts = path.relative_to(folder).parts
@@ -217,7 +218,7 @@ def grade_folder(submissions: Path, source: Path, out: Path, limits: Limits = Li
         return result
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(one, _submissions(Path(submissions), sources)))
+        results = list(pool.map(one, _submissions(Path(submissions))))
     write_reports(results, Path(out))
     return results
 
