@@ -131,3 +131,17 @@ def test_the_instructor_page_lists_every_assignment(name):
     assert cells[1] == info["part"] and cells[3] == f"{info['minutes']} min"
     assert cells[4] == f"{sum(p for _, p in graded_tests(nb)):g}"
     assert re.findall(r"\[(\d+)\]", cells[2]) == [str(c) for c in info["chapters"]]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_task_states_the_points_of_its_tests(name):
+    """A heading "## Task k: ... (n points)" announces the points of the test cells up to the next task."""
+    declared, counted = [], []
+    for cell in read_notebook(SOURCE / f"{name}.ipynb")["cells"]:
+        heading = re.match(r"## Task \d+: .*\((\d+) points?\)", source_text(cell))
+        if heading and cell["cell_type"] == "markdown":
+            declared.append(float(heading.group(1)))
+            counted.append(0.0)
+        elif cell["metadata"].get("nbgrader", {}).get("grade") and counted:
+            counted[-1] += cell["metadata"]["nbgrader"]["points"]
+    assert declared and declared == counted
