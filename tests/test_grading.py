@@ -173,4 +173,14 @@ def test_cli_release_and_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["grade", str(tmp_path), "--source", str(tmp_path / "src"), "--timeout", "0"])
     assert "timeout must be > 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["grade", str(tmp_path), "--source", str(tmp_path / "src"), "--jobs", "0"])
+    assert "jobs must be a positive integer" in capsys.readouterr().err
+    write_notebook(notebook(cell("### BEGIN SOLUTION\nx = 1", "c", solution=True)), tmp_path / "bad" / "bad.ipynb")
+    with pytest.raises(SystemExit):
+        main(["grade", str(tmp_path), "--source", str(tmp_path / "bad")])
+    assert "bad.ipynb: cell 0 (grade_id 'c')" in capsys.readouterr().err
     shutil.rmtree(tmp_path / "r")
+    write_notebook(TINY, tmp_path / "in" / "stranger" / "other.ipynb")  # no source of that name: noted, not run
+    assert main(["grade", str(tmp_path / "in"), "--source", str(tmp_path / "src"), "--out", str(tmp_path / "o")]) == 0
+    assert "no source notebook is named other.ipynb; known: tiny" in (tmp_path / "o" / "grades.csv").read_text()

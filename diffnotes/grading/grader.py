@@ -122,7 +122,7 @@ def _kill_group(pid: int | None) -> None:
 def execute(nb: dict, limits: Limits) -> tuple[dict[int, tuple[str, str]], str]:
     """Run ``nb`` in a child process; return {cell index: (status, message)} and a note on how the run ended."""
     nonce = secrets.token_hex(16)
-    with tempfile.TemporaryDirectory(prefix="diffnotes-grade-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="diffnotes-grade-", ignore_cleanup_errors=True) as workdir:
         job = json.dumps({"nonce": nonce, "notebook": nb, "workdir": workdir,
                           "cell_timeout": limits.cell_timeout, "max_output": limits.max_output})
         proc = subprocess.Popen([sys.executable, "-m", "diffnotes.grading.execute"], cwd=workdir, env=_environment(),
@@ -135,21 +135,21 @@ def execute(nb: dict, limits: Limits) -> tuple[dict[int, tuple[str, str]], str]:
             _kill_group(proc.pid)
             out, _ = proc.communicate()
             ending = f"timed out: the notebook passed its limit of {limits.timeout:g} s and was stopped"
-    cells, kernel = {}, None
-    for line in out.splitlines():
-        if not line.startswith(nonce + " "):
-            continue
-        event = json.loads(line[len(nonce) + 1:])
-        if event["event"] == "kernel":
-            kernel = event.get("pid")
-        elif event["event"] == "cell":
-            cells[event["index"]] = (event["status"], event["message"])
-        elif event["event"] == "dead":
-            ending = event["message"]
-        elif event["event"] == "done":
-            ending = ending or "done"
-    if ending != "done":
-        _kill_group(kernel)  # the kernel runs in its own session: stop it and whatever it started
+        cells, kernel = {}, None
+        for line in out.splitlines():
+            if not line.startswith(nonce + " "):
+                continue
+            event = json.loads(line[len(nonce) + 1:])
+            if event["event"] == "kernel":
+                kernel = event.get("pid")
+            elif event["event"] == "cell":
+                cells[event["index"]] = (event["status"], event["message"])
+            elif event["event"] == "dead":
+                ending = event["message"]
+            elif event["event"] == "done":
+                ending = ending or "done"
+        if ending != "done":
+            _kill_group(kernel)  # the kernel runs in its own session: stop it, and whatever it started, before cleanup
     return cells, ending or f"could not run: the runner stopped with code {proc.returncode}"
 
 
@@ -178,6 +178,18 @@ def grade(source: dict, submission: dict | None, student: str, assignment: str, 
     return result
 
 
+def grade_file(source: dict, path: Path, student: str, assignment: str, limits: Limits) -> Result:
+    """Grade the notebook file ``path``; one that cannot be read runs with empty answers (zero, with a note)."""
+    try:
+        submission, note = read_notebook(path), ""
+    except (ValueError, UnicodeDecodeError) as error:
+        submission = None
+        note = f"could not read the notebook ({type(error).__name__}): its solution cells count as empty"
+    result = grade(source, submission, student, assignment, limits)
+    result.notes[:0] = [note] if note else []
+    return result
+
+
 def _submissions(folder: Path) -> list[tuple[str, str, Path]]:
     """(student, assignment, path) for every notebook at least one folder below ``folder``."""
     found = []
@@ -200,22 +212,23 @@ def grade_folder(submissions: Path, source: Path, out: Path, limits: Limits = Li
     if not jobs >= 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
 
+    notebooks = {}
+    for name, path in sources.items():
+        try:
+            notebooks[name] = read_notebook(path)
+            check_source(notebooks[name])  # a faulty source stops here, before any grading
+        except ValueError as error:
+            raise ValueError(f"source notebook {path}: {error}") from None
+
     def one(item: tuple[str, str, Path]) -> Result:
         student, assignment, path = item
-        if assignment not in sources:
-            known = ", ".join(sources)
+        if assignment not in notebooks:
+            known = ", ".join(notebooks)
             return Result(student, assignment, notes=[f"no source notebook is named {assignment}.ipynb; known: {known}"])
-        src = read_notebook(sources[assignment])
         try:
-            submission = read_notebook(path)
-        except (ValueError, UnicodeDecodeError) as error:
-            submission = None
-            note = f"could not read the notebook ({type(error).__name__}): its solution cells count as empty"
-        else:
-            note = ""
-        result = grade(src, submission, student, assignment, limits)
-        result.notes[:0] = [note] if note else []
-        return result
+            return grade_file(notebooks[assignment], path, student, assignment, limits)
+        except Exception as error:  # noqa: BLE001 (one submission must never stop the others)
+            return Result(student, assignment, notes=[f"the grader failed on this submission: {error!r}"])
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(one, _submissions(Path(submissions))))
