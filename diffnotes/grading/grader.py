@@ -104,10 +104,11 @@ def assemble(source: dict, submission: dict | None) -> dict:
 
 
 def _environment() -> dict[str, str]:
+    """The kernel's environment: the quick profile, on the CPU (no GPU visible), one thread, no windows."""
     env = dict(os.environ)
     path = env.get("PYTHONPATH", "")
-    env.update(DIFFNOTES_PROFILE="quick", DIFFNOTES_DEVICE="cpu", OMP_NUM_THREADS="1", MPLBACKEND="Agg",
-               PYTHONPATH=f"{PACKAGE_ROOT}{os.pathsep}{path}" if path else str(PACKAGE_ROOT))
+    env.update(DIFFNOTES_PROFILE="quick", DIFFNOTES_DEVICE="cpu", CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1",
+               MPLBACKEND="Agg", PYTHONPATH=f"{PACKAGE_ROOT}{os.pathsep}{path}" if path else str(PACKAGE_ROOT))
     return env
 
 
