@@ -113,8 +113,9 @@ def test_assemble_takes_only_the_solution_cells_from_the_submission():
 
 
 def test_bad_submissions_get_what_they_earned_and_leave_the_others_alone(tmp_path):
-    """Raising, sleeping forever, killing the kernel, printing 5 MB, reading the source, deleted tests, a broken
-    file, and a correct and a wrong answer, graded in one call: every one gets its points and a reason."""
+    """Raising, sleeping forever (stopped at the cell's limit), ignoring interrupts (stopped at the notebook's), killing
+    the kernel, printing 5 MB, reading the source, deleted tests, a broken file, and a correct and a wrong answer,
+    graded in one call: every one gets its points and a reason."""
     source = tmp_path / "source"
     write_notebook(TINY, source / "tiny.ipynb")
     subs = {
@@ -132,11 +133,22 @@ def test_bad_submissions_get_what_they_earned_and_leave_the_others_alone(tmp_pat
         write_notebook(nb, tmp_path / "submitted" / student / "tiny.ipynb")
     (tmp_path / "submitted" / "broken").mkdir()
     (tmp_path / "submitted" / "broken" / "tiny.ipynb").write_text("{not json")
-    results = grade_folder(tmp_path / "submitted", source, tmp_path / "out", Limits(cell_timeout=8, timeout=40), jobs=2)
+    # A second assignment, with a test between two answers: the second answer ignores every interrupt, so only the
+    # notebook's limit stops it, and the test before it keeps its point.
+    steps = notebook(TINY["cells"][1], TINY["cells"][2], cell("x = 0", "stubborn", solution=True),
+                     cell("assert double(1) == 2", "last", points=1))
+    write_notebook(steps, source / "steps.ipynb")
+    stubborn = student_version(steps)
+    stubborn["cells"][0]["source"] = "def double(x):\n    return 2 * x"
+    stubborn["cells"][2]["source"] = ("import time\nwhile True:\n    try:\n        time.sleep(1)\n"
+                                      "    except BaseException:\n        pass")
+    write_notebook(stubborn, tmp_path / "submitted" / "stubborn" / "steps.ipynb")
+    results = grade_folder(tmp_path / "submitted", source, tmp_path / "out", Limits(cell_timeout=8, timeout=30), jobs=2)
     got = {r.student: (r.score, r.max_score) for r in results}
     assert got == {"good": (3, 3), "wrong": (1, 3), "raises": (0, 3), "sleeps": (3, 3), "dies": (0, 3),
-                   "prints": (3, 3), "peeks": (0, 3), "deletes": (3, 3), "broken": (0, 3)}, got
+                   "prints": (3, 3), "peeks": (0, 3), "deletes": (3, 3), "broken": (0, 3), "stubborn": (1, 2)}, got
     by = {r.student: r for r in results}
+    assert any("passed its limit of 30 s" in n for n in by["stubborn"].notes)
     assert "AssertionError" in by["wrong"].tests[1][3]
     assert any("timed out" in n for n in by["sleeps"].notes)
     assert any("RuntimeError: oops" in n for n in by["raises"].notes)
@@ -147,19 +159,6 @@ def test_bad_submissions_get_what_they_earned_and_leave_the_others_alone(tmp_pat
     assert "wrong,tiny,1,3,visible=1/1; hidden=0/2," in csv
     feedback = (tmp_path / "out" / "feedback" / "wrong" / "tiny.txt").read_text()
     assert feedback.startswith("tiny: 1 / 3 points") and "hidden: 0/2  (AssertionError" in feedback
-
-
-def test_a_notebook_past_its_wall_limit_is_stopped(tmp_path):
-    """A loop that ignores interrupts is stopped by the whole-notebook limit; the points earned before it count."""
-    src = notebook(TINY["cells"][1], TINY["cells"][2],
-                   cell("x = 0", "stubborn", solution=True), cell("assert double(1) == 2", "last", points=1))
-    write_notebook(src, tmp_path / "source" / "tiny.ipynb")
-    sub = student_version(src)
-    sub["cells"][0]["source"] = "def double(x):\n    return 2 * x"
-    sub["cells"][2]["source"] = "while True:\n    try:\n        sum(range(10**6))\n    except BaseException:\n        pass"
-    write_notebook(sub, tmp_path / "in" / "ann" / "tiny.ipynb")
-    [r] = grade_folder(tmp_path / "in", tmp_path / "source", tmp_path / "out", Limits(cell_timeout=4, timeout=12))
-    assert (r.score, r.max_score) == (1, 2) and any("passed its limit of 12 s" in n for n in r.notes)
 
 
 def test_cli_release_and_bad_arguments(tmp_path, capsys):
@@ -184,3 +183,11 @@ def test_cli_release_and_bad_arguments(tmp_path, capsys):
     write_notebook(TINY, tmp_path / "in" / "stranger" / "other.ipynb")  # no source of that name: noted, not run
     assert main(["grade", str(tmp_path / "in"), "--source", str(tmp_path / "src"), "--out", str(tmp_path / "o")]) == 0
     assert "no source notebook is named other.ipynb; known: tiny" in (tmp_path / "o" / "grades.csv").read_text()
+
+
+def test_a_kernel_that_does_not_start_in_time_scores_zero_with_a_reason(tmp_path):
+    write_notebook(TINY, tmp_path / "source" / "tiny.ipynb")
+    write_notebook(solution_version(TINY), tmp_path / "in" / "ann" / "tiny.ipynb")
+    [r] = grade_folder(tmp_path / "in", tmp_path / "source", tmp_path / "out", Limits(startup=0.01))
+    assert (r.score, r.max_score) == (0, 3) and r.notes == ["could not run: the kernel did not start within 0.01 s"]
+    assert all(why.startswith("not run (could not run") for _, _, _, why in r.tests)

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     gr.add_argument("submissions", type=Path)
     gr.add_argument("--source", type=Path, default=Path("assignments/source"))
     gr.add_argument("--out", type=Path, default=Path("assignments/graded"), help="grades.csv and feedback/")
-    gr.add_argument("--timeout", type=float, default=Limits.timeout, help="seconds for a whole notebook")
+    gr.add_argument("--timeout", type=float, default=Limits.timeout, help="seconds for a whole notebook, from its kernel's start")
     gr.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout, help="seconds for one cell")
     gr.add_argument("--jobs", type=int, default=1, help="submissions graded at once")
     args = parser.parse_args(argv)

@@ -1,25 +1,131 @@
-"""Run one assembled notebook in a fresh kernel and report each code cell's outcome (the grader's child process).
+"""Run one assembled notebook in a fresh kernel, with time limits, and collect each code cell's outcome.
 
-The grader starts ``python -m diffnotes.grading.execute`` and writes one JSON job to its standard input:
+Two processes share this module. :func:`execute`, in the grader, starts ``python -m diffnotes.grading.execute``
+in its own session and in an empty temporary folder, and writes one JSON job to its standard input:
 ``{"nonce", "notebook", "workdir", "cell_timeout", "max_output"}``. The notebook never touches the disk, so code
-in it cannot read the hidden tests from a file. Each code cell runs in turn, whatever the previous ones did (as
-nbclient's ``allow_errors``); a cell that passes ``cell_timeout`` seconds is interrupted and reported as timed
-out. Every report is one line on standard output, ``<nonce> <json>``: ``{"event": "kernel", "pid"}`` once the
-kernel runs, then ``{"event": "cell", "index", "status": "ok" | "error" | "timeout", "message"}`` per code cell,
-then ``{"event": "done"}``, or ``{"event": "dead", "message"}`` if the kernel died. Lines without the nonce (which
-the notebook's code never sees) are not reports. The kernel's own stdout and stderr are discarded, and a cell's
-captured output stops at ``max_output`` characters, so a notebook that prints megabytes costs no memory.
+in it cannot read the hidden tests from a file. The child (:func:`run`) starts a kernel and runs each code cell
+in turn, whatever the previous ones did (as nbclient's ``allow_errors``); a cell that passes ``cell_timeout``
+seconds is interrupted and reported as timed out. Every report is one line on standard output, ``<nonce> <json>``:
+``{"event": "kernel", "pid"}`` once the kernel runs, then ``{"event": "cell", "index", "status", "message"}``
+per code cell (status ``"ok"``, ``"error"`` or ``"timeout"``), then ``{"event": "done"}``, or
+``{"event": "dead", "message"}`` if the kernel died. Lines without the nonce (which the notebook's code never
+sees) are not reports. The kernel's own stdout and stderr are discarded, and a cell's captured output stops at
+``max_output`` characters, so a notebook that prints megabytes costs no memory. The grader counts the notebook's
+time limit from the kernel's report, and past it kills the child's process group and the kernel's.
 """
-
 from __future__ import annotations
 
 import json
+import os
+import queue
+import secrets
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 #: The error name reported for a cell that passed its time limit.
 TIMEOUT_NAME = "CellTimeoutError"
+
+#: The package's folder on sys.path, so that the kernel imports this very package from its empty folder.
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Time and output limits of one submission: seconds per cell, seconds for the whole notebook (counted from the
+    moment its kernel runs, so that a busy machine's slow start costs the student nothing), seconds allowed for the
+    kernel to start, and characters of output kept per cell."""
+
+    cell_timeout: float = 120.0
+    timeout: float = 300.0
+    startup: float = 120.0
+    max_output: int = 100_000
+
+    def __post_init__(self) -> None:
+        for name in ("cell_timeout", "timeout", "startup", "max_output"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+
+
+def _environment() -> dict[str, str]:
+    """The kernel's environment: the quick profile, on the CPU (no GPU visible), one thread, no windows."""
+    env = dict(os.environ)
+    path = env.get("PYTHONPATH", "")
+    env.update(DIFFNOTES_PROFILE="quick", DIFFNOTES_DEVICE="cpu", CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1",
+               MPLBACKEND="Agg", PYTHONPATH=f"{PACKAGE_ROOT}{os.pathsep}{path}" if path else str(PACKAGE_ROOT))
+    return env
+
+
+def _kill_group(pid: int | None) -> None:
+    if pid:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _reports(proc: subprocess.Popen, nonce: str, limits: Limits) -> tuple[list[dict], str]:
+    """The runner's reports as they come, until it ends or passes a limit (then its process group is killed)."""
+    lines: queue.Queue = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    events, deadline, ending = [], time.monotonic() + limits.startup, ""
+    while True:
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.0))
+        except queue.Empty:
+            _kill_group(proc.pid)
+            started = any(e["event"] == "kernel" for e in events)
+            ending = (f"timed out: the notebook passed its limit of {limits.timeout:g} s and was stopped" if started
+                      else f"could not run: the kernel did not start within {limits.startup:g} s")
+            break
+        if line is None:
+            break
+        if line.startswith(nonce + " "):
+            events.append(json.loads(line[len(nonce) + 1:]))
+            if events[-1]["event"] == "kernel":
+                deadline = time.monotonic() + limits.timeout
+    proc.wait()
+    return events, ending
+
+
+def execute(nb: dict, limits: Limits) -> tuple[dict[int, tuple[str, str]], str]:
+    """Run ``nb`` in a child process; return {cell index: (status, message)} and a note on how the run ended."""
+    nonce = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory(prefix="diffnotes-grade-", ignore_cleanup_errors=True) as workdir:
+        job = json.dumps({"nonce": nonce, "notebook": nb, "workdir": workdir,
+                          "cell_timeout": limits.cell_timeout, "max_output": limits.max_output})
+        proc = subprocess.Popen([sys.executable, "-m", "diffnotes.grading.execute"], cwd=workdir, env=_environment(),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                start_new_session=True, text=True)
+        with proc.stdin:  # the runner reads all of it before it reports anything
+            proc.stdin.write(job)
+        events, ending = _reports(proc, nonce, limits)
+        cells, kernel = {}, None
+        for event in events:
+            if event["event"] == "kernel":
+                kernel = event.get("pid")
+            elif event["event"] == "cell":
+                cells[event["index"]] = (event["status"], event["message"])
+            elif event["event"] == "dead":
+                ending = event["message"]
+            elif event["event"] == "done":
+                ending = ending or "done"
+        if ending != "done":
+            _kill_group(kernel)  # the kernel runs in its own session: stop it, and whatever it started, before cleanup
+    return cells, ending or f"could not run: the runner stopped with code {proc.returncode}"
+
+
 
 
 def _report(nonce: str, **event: object) -> None:

@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import secrets
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from diffnotes.grading.execute import Limits, execute
 from diffnotes.grading.versions import (
     BEGIN_HIDDEN,
     BEGIN_SOLUTION,
@@ -38,24 +33,6 @@ from diffnotes.grading.versions import (
     source_text,
     strip_delimiters,
 )
-
-#: The package's folder on sys.path, so that the kernel imports this very package from its empty folder.
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Time and output limits of one submission: seconds per cell, seconds for the whole notebook, characters of
-    output kept per cell."""
-
-    cell_timeout: float = 120.0
-    timeout: float = 300.0
-    max_output: int = 100_000
-
-    def __post_init__(self) -> None:
-        for name in ("cell_timeout", "timeout", "max_output"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
 
 
 @dataclass
@@ -101,57 +78,6 @@ def assemble(source: dict, submission: dict | None) -> dict:
             cell["outputs"], cell["execution_count"] = [], None
         cells.append(cell)
     return {**source, "cells": cells}
-
-
-def _environment() -> dict[str, str]:
-    """The kernel's environment: the quick profile, on the CPU (no GPU visible), one thread, no windows."""
-    env = dict(os.environ)
-    path = env.get("PYTHONPATH", "")
-    env.update(DIFFNOTES_PROFILE="quick", DIFFNOTES_DEVICE="cpu", CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1",
-               MPLBACKEND="Agg", PYTHONPATH=f"{PACKAGE_ROOT}{os.pathsep}{path}" if path else str(PACKAGE_ROOT))
-    return env
-
-
-def _kill_group(pid: int | None) -> None:
-    if pid:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def execute(nb: dict, limits: Limits) -> tuple[dict[int, tuple[str, str]], str]:
-    """Run ``nb`` in a child process; return {cell index: (status, message)} and a note on how the run ended."""
-    nonce = secrets.token_hex(16)
-    with tempfile.TemporaryDirectory(prefix="diffnotes-grade-", ignore_cleanup_errors=True) as workdir:
-        job = json.dumps({"nonce": nonce, "notebook": nb, "workdir": workdir,
-                          "cell_timeout": limits.cell_timeout, "max_output": limits.max_output})
-        proc = subprocess.Popen([sys.executable, "-m", "diffnotes.grading.execute"], cwd=workdir, env=_environment(),
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                start_new_session=True, text=True)
-        try:
-            out, _ = proc.communicate(job, timeout=limits.timeout)
-            ending = ""
-        except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
-            out, _ = proc.communicate()
-            ending = f"timed out: the notebook passed its limit of {limits.timeout:g} s and was stopped"
-        cells, kernel = {}, None
-        for line in out.splitlines():
-            if not line.startswith(nonce + " "):
-                continue
-            event = json.loads(line[len(nonce) + 1:])
-            if event["event"] == "kernel":
-                kernel = event.get("pid")
-            elif event["event"] == "cell":
-                cells[event["index"]] = (event["status"], event["message"])
-            elif event["event"] == "dead":
-                ending = event["message"]
-            elif event["event"] == "done":
-                ending = ending or "done"
-        if ending != "done":
-            _kill_group(kernel)  # the kernel runs in its own session: stop it, and whatever it started, before cleanup
-    return cells, ending or f"could not run: the runner stopped with code {proc.returncode}"
 
 
 def grade(source: dict, submission: dict | None, student: str, assignment: str, limits: Limits) -> Result:
@@ -202,9 +128,13 @@ def _submissions(folder: Path) -> list[tuple[str, str, Path]]:
     return found
 
 
-def grade_folder(submissions: Path, source: Path, out: Path, limits: Limits = Limits(), jobs: int = 1) -> list[Result]:
+def grade_folder(
+    submissions: Path, source: Path, out: Path, limits: Limits | None = None, jobs: int = 1
+) -> list[Result]:
     """Grade every ``<submissions>/<student>/**/<assignment>.ipynb``; write ``<out>/grades.csv`` and
-    ``<out>/feedback/<student>/<assignment>.txt``. Returns the results, in the CSV's order."""
+    ``<out>/feedback/<student>/<assignment>.txt``. Returns the results, in the CSV's order. ``limits``: the
+    default :class:`~diffnotes.grading.execute.Limits` unless given."""
+    limits = limits or Limits()
     if not Path(submissions).is_dir():
         raise ValueError(f"submissions must be a folder of <student>/<assignment>.ipynb, got {submissions}")
     sources = {p.stem: p for p in sorted(Path(source).glob("*.ipynb"))}
