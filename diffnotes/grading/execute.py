@@ -43,7 +43,7 @@ class Limits:
 
     cell_timeout: float = 120.0
     timeout: float = 300.0
-    startup: float = 120.0
+    startup: float = 300.0
     max_output: int = 100_000
 
     def __post_init__(self) -> None:
@@ -69,8 +69,9 @@ def _kill_group(pid: int | None) -> None:
             pass
 
 
-def _reports(proc: subprocess.Popen, nonce: str, limits: Limits) -> tuple[list[dict], str]:
-    """The runner's reports as they come, until it ends or passes a limit (then its process group is killed)."""
+def _reports(proc: subprocess.Popen, nonce: str, limits: Limits) -> tuple[list[dict], str, float]:
+    """The runner's reports as they come, until it ends or passes a limit (then its process group is killed), a note
+    on how it ended ("" if it did), and the seconds the notebook ran once its kernel had started."""
     lines: queue.Queue = queue.Queue()
 
     def pump() -> None:
@@ -79,28 +80,30 @@ def _reports(proc: subprocess.Popen, nonce: str, limits: Limits) -> tuple[list[d
         lines.put(None)
 
     threading.Thread(target=pump, daemon=True).start()
-    events, deadline, ending = [], time.monotonic() + limits.startup, ""
+    events, deadline, ending, started = [], time.monotonic() + limits.startup, "", None
     while True:
         try:
             line = lines.get(timeout=max(deadline - time.monotonic(), 0.0))
         except queue.Empty:
             _kill_group(proc.pid)
-            started = any(e["event"] == "kernel" for e in events)
-            ending = (f"timed out: the notebook passed its limit of {limits.timeout:g} s and was stopped" if started
-                      else f"could not run: the kernel did not start within {limits.startup:g} s")
+            ending = (f"timed out: the notebook passed its limit of {limits.timeout:g} s and was stopped"
+                      if started is not None else f"could not run: the kernel did not start within {limits.startup:g} s")
             break
         if line is None:
             break
         if line.startswith(nonce + " "):
             events.append(json.loads(line[len(nonce) + 1:]))
             if events[-1]["event"] == "kernel":
-                deadline = time.monotonic() + limits.timeout
+                started = time.monotonic()
+                deadline = started + limits.timeout
+    seconds = time.monotonic() - started if started is not None else 0.0
     proc.wait()
-    return events, ending
+    return events, ending, seconds
 
 
-def execute(nb: dict, limits: Limits) -> tuple[dict[int, tuple[str, str]], str]:
-    """Run ``nb`` in a child process; return {cell index: (status, message)} and a note on how the run ended."""
+def execute(nb: dict, limits: Limits) -> tuple[dict[int, tuple[str, str]], str, float]:
+    """Run ``nb`` in a child process; return {cell index: (status, message)}, a note on how the run ended ("done"
+    if it did) and the seconds the notebook ran, its kernel's start excluded."""
     nonce = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="diffnotes-grade-", ignore_cleanup_errors=True) as workdir:
         job = json.dumps({"nonce": nonce, "notebook": nb, "workdir": workdir,
@@ -110,7 +113,7 @@ def execute(nb: dict, limits: Limits) -> tuple[dict[int, tuple[str, str]], str]:
                                 start_new_session=True, text=True)
         with proc.stdin:  # the runner reads all of it before it reports anything
             proc.stdin.write(job)
-        events, ending = _reports(proc, nonce, limits)
+        events, ending, seconds = _reports(proc, nonce, limits)
         cells, kernel = {}, None
         for event in events:
             if event["event"] == "kernel":
@@ -123,7 +126,7 @@ def execute(nb: dict, limits: Limits) -> tuple[dict[int, tuple[str, str]], str]:
                 ending = ending or "done"
         if ending != "done":
             _kill_group(kernel)  # the kernel runs in its own session: stop it, and whatever it started, before cleanup
-    return cells, ending or f"could not run: the runner stopped with code {proc.returncode}"
+    return cells, ending or f"could not run: the runner stopped with code {proc.returncode}", seconds
 
 
 
