@@ -17,7 +17,7 @@ BOOK_INPUTS := _config.yml _toc.yml references.bib tools/faithful_outputs.py $(w
 # One stamp per profile: a book built in another profile is built again.
 BUILT := _build/.book-built-$(DIFFNOTES_PROFILE)
 
-.PHONY: book test unit notebooks browser slow chromium outputs pdf clean
+.PHONY: book test unit notebooks browser slow chromium outputs pdf assignments clean
 
 $(BIN)/.book-installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,11 @@ test: $(BIN)/.test-installed chromium book
 # Re-execute the notebooks in the quick profile and store only their checked text outputs.
 outputs: $(BIN)/.book-installed
 	OMP_NUM_THREADS=1 $(BIN)/python tools/notebooks.py refresh book/*.ipynb
+
+# The course assignments: the student versions (no solutions, no hidden tests) and the solution versions, made from
+# assignments/source/ offline; the book's "For instructors" page says how to release, collect and grade them.
+assignments: $(BIN)/.book-installed
+	$(BIN)/python -m diffnotes.grading release assignments/source --release assignments/release --solution assignments/solution
 
 clean:
 	rm -rf _build

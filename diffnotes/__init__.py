@@ -3,7 +3,8 @@
 The package reads in the book's order, which is also the direction of its data flow; each stage imports only from
 the stages above it (``tests/test_layout.py`` checks this, and that no module passes 300 lines)::
 
-    foundations   runtime, checks, files, data, perfnotes    profiles, argument checks, safe files, digits, records
+    foundations   runtime, checks, files, data, perfnotes,   profiles, argument checks, safe files, digits, records,
+                  grading/ (versions, grader, execute)         course assignments and their autograder
     Gaussians     gaussians                                   chapter 1
     schedules     schedules                                   chapter 3
     forward       forward, mixtures, toy                      chapters 2 and 4

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "diffnotes"
 #: The stages in the book's order (schedules -> forward -> posterior -> networks -> training -> samplers ->
 #: evaluation -> plots), with the foundations before them and the shipped models after evaluation.
 STAGES = [
-    ["runtime", "checks", "files", "data", "perfnotes", "captions"],
+    ["runtime", "checks", "files", "data", "perfnotes", "captions", "grading"],
     ["gaussians"],
     ["schedules"],
     ["forward", "mixtures", "toy"],
