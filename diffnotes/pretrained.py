@@ -66,9 +66,9 @@ def digits_provenance() -> dict:
     return json.loads(DIGITS_PROVENANCE.read_text())
 
 
-#: The latent diffusion model of chapter "Latent diffusion": its autoencoder (7x7x4 latents, ``python -m
-#: diffnotes.train_autoencoder``) and its latent U-Net (``python -m diffnotes.train_latent``), each with its provenance
-#: beside it and loaded only after its SHA-256 matches.
+# The latent diffusion model of the chapter "Latent diffusion" is two networks, each with its provenance beside it
+# and loaded only after its SHA-256 matches. The autoencoder (7x7x4 latents) comes from python -m
+# diffnotes.train_autoencoder, the latent U-Net from python -m diffnotes.train_latent.
 LDM_AUTOENCODER_WEIGHTS = WEIGHTS_DIR / "ldm_autoencoder.pt"
 LDM_AUTOENCODER_SHA256 = "282a91d9cfe216240b3e60d54827c3730a89a54ce81d744460e3a7b36a88e489"
 LDM_DIGITS_WEIGHTS = WEIGHTS_DIR / "ldm_digits.pt"
