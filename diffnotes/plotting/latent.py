@@ -43,6 +43,8 @@ def plot_rate_distortion(points: Mapping[str, Mapping[str, float]]) -> Figure:
     right.axvline(784, color="grey", lw=0.8)
     left.set(ylabel="mean squared error", title="distortion", ylim=(0, None))
     right.set(ylabel="read correctly, confidence > 0.9 (%)", title="what the classifier still reads")
+    lowest = min(100 * p["read"] for _, p in ordered)
+    right.set_ylim(min(80.0, lowest - 5.0), 100.5)  # a share out of 100 %, not a zoom on its noise
     right.legend(loc="lower right", fontsize=8)
     return fig
 
@@ -52,14 +54,14 @@ def plot_snr_shift(schedule: Schedule, stds: Mapping[str, float]) -> Figure:
     ``stds`` ({label: s}), with the step where each crosses SNR = 1 marked."""
     fig, ax = new_figure(width=6.4, height=3.0)
     t = torch.arange(1, schedule.T + 1)
-    for label, s in stds.items():
+    for i, (label, s) in enumerate(stds.items()):
         log_snr = (schedule.snr[1:] * s**2).log()
         line = ax.plot(t, log_snr, label=label)[0]
         crossing = int(t[(log_snr < 0).nonzero()[0]]) if (log_snr < 0).any() else None
-        if crossing is not None:
+        if crossing is not None:  # labels alternately above and below the axis, so that close crossings stay legible
             ax.plot([crossing], [0], "o", color=line.get_color())
-            ax.annotate(f"t = {crossing}", (crossing, 0), textcoords="offset points", xytext=(5, 6), fontsize=8,
-                        color=line.get_color())
+            ax.annotate(f"t = {crossing}", (crossing, 0), textcoords="offset points", xytext=(5, 6 if i % 2 else -14),
+                        fontsize=8, color=line.get_color())
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(xlabel="$t$", ylabel=r"$\log \mathrm{SNR}_t$ of the data")
     ax.legend(fontsize=8)
