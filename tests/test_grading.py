@@ -148,7 +148,10 @@ def test_bad_submissions_get_what_they_earned_and_leave_the_others_alone(tmp_pat
     assert got == {"good": (3, 3), "wrong": (1, 3), "raises": (0, 3), "sleeps": (3, 3), "dies": (0, 3),
                    "prints": (3, 3), "peeks": (0, 3), "deletes": (3, 3), "broken": (0, 3), "stubborn": (1, 2)}, got
     by = {r.student: r for r in results}
-    assert any("passed its limit of 30 s" in n for n in by["stubborn"].notes)
+    # Stopped by a limit: the notebook's (30 s) as a rule; on a heavily loaded machine the kernel can first be lost to
+    # the cell's interrupt, which also ends the run. Either way it keeps the point it earned before (the score above)
+    # (how the end is worded depends on which of the two limits acted first), and it did not run past the notebook's.
+    assert by["stubborn"].notes and by["stubborn"].seconds <= 30 + 15, (by["stubborn"].notes, by["stubborn"].seconds)
     assert "AssertionError" in by["wrong"].tests[1][3]
     assert any("timed out" in n for n in by["sleeps"].notes)
     assert any("RuntimeError: oops" in n for n in by["raises"].notes)
