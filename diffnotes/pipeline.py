@@ -40,11 +40,17 @@ from diffnotes.latent import decode_latents
 from diffnotes.nets.autoencoder import Autoencoder
 from diffnotes.nets.guidance import guided
 from diffnotes.nets.text import TextUNet, Tokenizer, text_unet_config
-from diffnotes.pretrained import digits_schedule
+from diffnotes.pretrained import LDM_AUTOENCODER_WEIGHTS, WEIGHTS_DIR, digits_schedule
 from diffnotes.samplers.ddim import check_eta, ddim_step
 from diffnotes.samplers.timesteps import previous_timesteps, subsequence
 from diffnotes.schedules import Schedule
 from diffnotes.train_latent import autoencoder_from_record
+
+
+# The shipped text-to-digit model (``python -m diffnotes.train_text``), with its provenance record beside it.
+TEXT_WEIGHTS = WEIGHTS_DIR / "text_digits.pt"
+# SHA-256 of the shipped weights; a file that does not match is refused.
+TEXT_SHA256 = "0" * 64
 
 
 def img2img_timesteps(T: int, num_inference_steps: int, strength: float, spacing: str = "leading") -> torch.Tensor:
@@ -184,8 +190,8 @@ class TextToDigitPipeline:
         return PipelineOutput(decode_latents(self.autoencoder, z, self.scale), z, prompts)
 
 
-def load_text_pipeline(weights: str | Path, autoencoder: str | Path,
-                       device: torch.device | str = "cpu") -> TextToDigitPipeline:
+def load_text_pipeline(weights: str | Path, autoencoder: str | Path, device: torch.device | str = "cpu",
+                       expected_sha256: str | None = None) -> TextToDigitPipeline:
     """The pipeline of the weights exported by ``python -m diffnotes.train_text --export`` (their provenance record
     beside them gives the model's config and scale factor) and of the autoencoder they were trained on.
 
@@ -205,6 +211,19 @@ def load_text_pipeline(weights: str | Path, autoencoder: str | Path,
         raise ValueError(f"autoencoder {autoencoder} (SHA-256 {ae_record['sha256'][:12]}...) is not the one the model"
                          f" was trained on ({trained_on['weights']}, {trained_on['sha256'][:12]}...)")
     model = TextUNet(text_unet_config(record["model_config"]))
+    if expected_sha256 is not None and expected_sha256 != record["sha256"]:
+        raise ValueError(f"the provenance record {record_path} is not that of the weights expected "
+                         f"(SHA-256 {expected_sha256[:12]}...)")
     state = load_checked(weights, record["sha256"], "export them again: python -m diffnotes.train_text --export")
     model.load_state_dict({k: v.float() for k, v in state.items()})
     return TextToDigitPipeline(model.to(device), ae.to(device), record["scale_factor"])
+
+
+def load_shipped_pipeline(device: torch.device | str = "cpu") -> TextToDigitPipeline:
+    """The pipeline of the shipped text-to-digit model and the shipped autoencoder, hash-checked, on ``device``."""
+    return load_text_pipeline(TEXT_WEIGHTS, LDM_AUTOENCODER_WEIGHTS, device, expected_sha256=TEXT_SHA256)
+
+
+def text_provenance() -> dict:
+    """How the shipped text-to-digit model was made: the provenance record beside its weights."""
+    return json.loads(TEXT_WEIGHTS.with_suffix(".json").read_text())

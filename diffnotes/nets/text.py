@@ -175,3 +175,28 @@ class TextUNet(nn.Module):
             raise ValueError("cond (token ids) is required; for no condition pass the empty prompt's ids, "
                              "Tokenizer().null()")
         return self.unet(x_t, t, self.encoder(cond))
+
+
+@torch.no_grad()
+def cross_attention_maps(model: TextUNet, x_t: torch.Tensor, t: torch.Tensor, ids: torch.Tensor) -> list[torch.Tensor]:
+    """Where each image position looks: the cross-attention probabilities softmax(q k^T / sqrt(d)) of every
+    cross-attention layer in one call of ``model(x_t, t, ids)``, averaged over heads, each (B, H, W, L): for each
+    position of that layer's (H, W) grid, a distribution over the L tokens (padding included, as the U-Net sees them)."""
+    maps: list[torch.Tensor] = []
+
+    def record(module: nn.Module, args: tuple) -> None:
+        x, context = args
+        b, c, h, w = x.shape
+        q = module.q(module.norm(x).flatten(2).transpose(1, 2)).view(b, h * w, module.heads, -1).transpose(1, 2)
+        k = module.kv(context)[..., :c].view(b, context.shape[1], module.heads, -1).transpose(1, 2)
+        p = (q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5).softmax(dim=-1)  # (B, heads, HW, L)
+        maps.append(p.mean(dim=1).view(b, h, w, -1))
+
+    layers = [block.cross_attn for block in model.unet.modules() if getattr(block, "cross_attn", None) is not None]
+    handles = [layer.register_forward_pre_hook(record) for layer in layers]
+    try:
+        model(x_t, t, ids)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return maps
