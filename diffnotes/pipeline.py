@@ -46,11 +46,10 @@ from diffnotes.samplers.timesteps import previous_timesteps, subsequence
 from diffnotes.schedules import Schedule
 from diffnotes.train_latent import autoencoder_from_record
 
-
 # The shipped text-to-digit model (``python -m diffnotes.train_text``), with its provenance record beside it.
 TEXT_WEIGHTS = WEIGHTS_DIR / "text_digits.pt"
 # SHA-256 of the shipped weights; a file that does not match is refused.
-TEXT_SHA256 = "0" * 64
+TEXT_SHA256 = "fd7a78440bfcdbce81b3f7de51efbe8eefdb46e874c3b871380afa17c8f0e195"
 
 
 def img2img_timesteps(T: int, num_inference_steps: int, strength: float, spacing: str = "leading") -> torch.Tensor:

@@ -34,14 +34,16 @@ from pathlib import Path
 import torch
 
 import diffnotes
-from diffnotes.captions import VOCABULARY, caption_digits
+from diffnotes.captions import NUMBER_WORDS, VOCABULARY, caption_digits
 from diffnotes.checkpoints import export_weights, read_checkpoint, shared_provenance
 from diffnotes.data import load_mnist_5k
 from diffnotes.files import sha256, write_json
 from diffnotes.nets.autoencoder import Autoencoder
 from diffnotes.nets.text import TextUNet, TextUNetConfig, Tokenizer
 from diffnotes.perfnotes import machine
+from diffnotes.pipeline import load_text_pipeline
 from diffnotes.pretrained import DIGITS_T, digits_schedule
+from diffnotes.prompt_quality import generate, read_shares
 from diffnotes.runtime import PRECISIONS
 from diffnotes.train_latent import autoencoder_from_record, encoded_digits
 from diffnotes.training import TrainConfig, train
@@ -78,8 +80,12 @@ def train_text(autoencoder: Autoencoder, config: TrainConfig, checkpoint: Path, 
             "vocabulary": list(VOCABULARY), "example_captions": captions[:20]}
 
 
-def export(checkpoint: Path, out: Path, record: dict, autoencoder_record: dict) -> None:
-    """Write the checkpoint's EMA weights (float16) to ``out`` and the provenance JSON beside it."""
+def export(checkpoint: Path, out: Path, record: dict, autoencoder_record: dict, autoencoder: Path | None = None,
+           quality_per_digit: int = 20) -> None:
+    """Write the checkpoint's EMA weights (float16) to ``out`` and the provenance JSON beside it; with the
+    ``autoencoder``'s path, the record also holds a quick measure of quality: the share of ``quality_per_digit``
+    samples of each prompt "a {digit}" read as that digit, at w = 1 and w = 3 (50 DDIM steps; the chapter's full
+    sweep is ``benchmarks/guidance_sweep.py``)."""
     payload = read_checkpoint(checkpoint)
     export_weights(payload, out)
     provenance = {
@@ -91,6 +97,13 @@ def export(checkpoint: Path, out: Path, record: dict, autoencoder_record: dict) 
                 " captions from diffnotes.captions.caption_digits",
     }
     write_json(out.with_suffix(".json"), provenance)
+    if autoencoder is not None:
+        pipe = load_text_pipeline(out, autoencoder)
+        digits = torch.arange(10).repeat_interleave(quality_per_digit)
+        prompts = [f"a {NUMBER_WORDS[d]}" for d in digits]
+        provenance["quality"] = {f"w={w:g}": read_shares(generate(pipe, prompts, w), digits) for w in (1.0, 3.0)}
+        provenance["quality"]["samples_per_scale"] = len(prompts)
+        write_json(out.with_suffix(".json"), provenance)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export", type=Path, help="write the EMA weights here, with provenance")
     parser.add_argument("--device", default=None, help="auto, cuda, mps or cpu (default: $DIFFNOTES_DEVICE or auto)")
     parser.add_argument("--seconds", type=float, default=0.0, help="add to the recorded duration (earlier sessions)")
+    parser.add_argument("--quality-per-digit", type=int, default=20, help="samples per digit prompt at export")
     for f in fields(TrainConfig):
         choices = PRECISIONS if f.name == "mixed_precision" else None
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=None, choices=choices)
@@ -114,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     record["command"] = "python -m diffnotes.train_text " + " ".join(argv if argv is not None else sys.argv[1:])
     print(json.dumps({k: v for k, v in record.items() if k not in ("vocabulary", "example_captions")}))
     if args.export:
-        export(args.checkpoint, args.export, record, autoencoder_record)
+        export(args.checkpoint, args.export, record, autoencoder_record, args.autoencoder,
+               args.quality_per_digit)
         print(f"wrote {args.export} and {args.export.with_suffix('.json')}; SHA-256 {sha256(args.export)}")
     return 0
 

@@ -164,9 +164,10 @@ def test_the_text_entry_point_trains_resumes_and_exports_with_provenance(tmp_pat
             "--log-every", "1", "--checkpoint-every", "2", "--device", "cpu", "--warmup-steps", "1",
             "--mixed-precision", "fp32"]
     assert train_text.main([*args, "--steps", "2"]) == 0
-    assert train_text.main([*args, "--steps", "3", "--export", str(out)]) == 0
+    assert train_text.main([*args, "--steps", "3", "--export", str(out), "--quality-per-digit", "2"]) == 0
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["steps"] == 3 and record["sha256"] == files.sha256(out)
+    assert record["quality"]["samples_per_scale"] == 20 and 0 <= record["quality"]["w=3"]["read"] <= 1
     assert record["train_config"]["cond_dropout"] == 0.1 and record["scale_factor"] > 0
     assert set(record["caption_thresholds"]) == {"thickness", "slant", "width"}
     assert record["model_config"]["encoder"]["width"] == 16 and record["model_config"]["unet"]["context_dim"] == 16
