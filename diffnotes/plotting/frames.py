@@ -165,11 +165,12 @@ def _pixels(frame: torch.Tensor | np.ndarray, index: int, nrow: int) -> np.ndarr
 
 
 _STYLE = """<style>
-.dn-frames {margin: 0.5em 0;}
+.dn-frames {margin: 0.5em 0; text-align: center;}
 .dn-frames-title {font-size: 0.9em; margin-bottom: 0.3em;}
 .dn-frames img {image-rendering: pixelated; max-width: 100%; height: auto;}
 .dn-frames img[hidden] {display: none;}
-.dn-frames-controls {display: flex; align-items: center; gap: 0.6em; font-size: 0.9em;}
+.dn-frames-controls {display: flex; align-items: center; justify-content: center; gap: 0.6em;
+  font-size: 0.9em;}
 .dn-frames-controls input {flex: 1 1 auto; max-width: 28em;}
 .dn-frames-controls button {min-width: 4.5em;}
 @media print {.dn-frames-controls button, .dn-frames-controls input {display: none;}}
