@@ -202,3 +202,49 @@ def test_every_notebook_page_offers_its_ipynb(server, browser):
         response = page.request.get(links[0])
         assert response.ok and '"cells"' in response.text()
     page.close()
+
+
+def test_the_forward_process_slider_plays_without_a_kernel(server, browser):
+    """Chapter 2's slider over the forward process (diffnotes.plotting.frames): its script runs in the static page,
+    play advances the frame within a second or two, and moving the slider changes the image and its label."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(urljoin(server, "book/ch02_forward_process.html"), wait_until="load")
+    slider = page.locator("#ch2-fig-dissolve .dn-frames")
+    assert slider.count() == 1, "chapter 2 has no frame slider in its figure ch2-fig-dissolve"
+    state = """root => {
+        const shown = Array.from(root.querySelectorAll('img.dn-frame')).filter(i => !i.hidden);
+        return {shown: shown.length, src: shown.length ? shown[0].src : null,
+                label: root.querySelector('.dn-frames-label').textContent,
+                frames: root.querySelectorAll('img.dn-frame').length};
+    }"""
+    first = slider.evaluate(state)
+    assert first["frames"] >= 10 and first["shown"] == 1 and first["label"].startswith("t = 0")
+    button, slide = slider.locator("button"), slider.locator('input[type="range"]')
+    assert button.is_enabled() and slide.is_enabled(), "the slider's script did not run"
+
+    button.click()  # play
+    page.wait_for_function(
+        "([root, label]) => root.querySelector('.dn-frames-label').textContent !== label",
+        arg=[slider.element_handle(), first["label"]],
+        timeout=2000,
+    )
+    playing = slider.evaluate(state)
+    assert playing["shown"] == 1 and playing["src"] != first["src"]
+    if button.text_content() == "Pause":
+        button.click()
+
+    slide.fill("10")  # drag to the middle frame
+    moved = slider.evaluate(state)
+    assert moved["shown"] == 1 and moved["label"].startswith("t = 500")
+    assert moved["src"] not in (first["src"], playing["src"])
+    slider.screenshot(path=str(SCREENSHOTS / "ch02_forward_process_slider.png"))
+    # On paper (the PDF is the page printed by Chromium) the frame shown and its label remain, the controls go.
+    page.emulate_media(media="print")
+    assert not button.is_visible() and not slide.is_visible()
+    assert slider.evaluate(state)["shown"] == 1 and slider.locator(".dn-frames-label").is_visible()
+    page.close()
+    unexpected = [e for e in errors if not any(p.search(e) for p in CONSOLE_ALLOW)]
+    assert not unexpected, f"chapter 2's slider raised errors: {unexpected}"
