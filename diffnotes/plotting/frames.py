@@ -134,7 +134,7 @@ def _png(frame: torch.Tensor | np.ndarray | Figure, index: int, nrow: int) -> tu
     """One frame as a PNG file and its (width, height) in pixels."""
     buffer = io.BytesIO()
     if isinstance(frame, Figure):
-        frame.savefig(buffer, format="png")
+        frame.savefig(buffer, format="png", dpi=frame.dpi)  # its own size, whatever savefig.dpi says
         plt.close(frame)
         return buffer.getvalue(), Image.open(io.BytesIO(buffer.getvalue())).size
     image = Image.fromarray(_pixels(frame, index, nrow))
