@@ -34,7 +34,7 @@ from diffnotes.pretrained import LDM_AUTOENCODER_WEIGHTS, LDM_DIGITS_WEIGHTS, WE
 
 _SD15 = "https://huggingface.co/stable-diffusion-v1-5/stable-diffusion-v1-5/blob/main/"
 _SD21 = "https://huggingface.co/stabilityai/stable-diffusion-2-1/blob/main/"
-# Where each configuration comes from: the repository's config.json that diffusers or transformers loads.
+#: Where each configuration comes from, the repository's config.json that diffusers or transformers loads.
 SOURCES = {
     "SD15_UNET": _SD15 + "unet/config.json", "SD15_AUTOENCODER": _SD15 + "vae/config.json",
     "SD15_TEXT": _SD15 + "text_encoder/config.json", "SD21_UNET": _SD21 + "unet/config.json",
@@ -43,42 +43,42 @@ SOURCES = {
 
 _DOWN = ("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D")
 _UP = ("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D")
-# Stable Diffusion 1.5's U-Net (diffusers UNet2DConditionModel): 4 latent channels in and out, widths 320 to 1280,
-# cross-attention to 768-wide CLIP tokens at the three finer levels and in the middle, 8 heads.
+#: Stable Diffusion 1.5's U-Net (diffusers UNet2DConditionModel) with 4 latent channels in and out, widths 320 to
+#: 1280, cross-attention to 768-wide CLIP tokens at the three finer levels and in the middle, 8 heads.
 SD15_UNET = {
     "sample_size": 64, "in_channels": 4, "out_channels": 4, "center_input_sample": False, "flip_sin_to_cos": True,
     "freq_shift": 0, "down_block_types": _DOWN, "up_block_types": _UP, "block_out_channels": (320, 640, 1280, 1280),
     "layers_per_block": 2, "downsample_padding": 1, "mid_block_scale_factor": 1, "act_fn": "silu",
     "norm_num_groups": 32, "norm_eps": 1e-5, "cross_attention_dim": 768, "attention_head_dim": 8}
-# Its KL autoencoder (diffusers AutoencoderKL): f = 8 (three halvings), 4 latent channels.
+#: Its KL autoencoder (diffusers AutoencoderKL), f = 8 (three halvings), 4 latent channels.
 SD15_AUTOENCODER = {
     "sample_size": 512, "in_channels": 3, "out_channels": 3, "latent_channels": 4,
     "down_block_types": ("DownEncoderBlock2D",) * 4, "up_block_types": ("UpDecoderBlock2D",) * 4,
     "block_out_channels": (128, 256, 512, 512), "layers_per_block": 2, "act_fn": "silu", "norm_num_groups": 32}
-# Its text encoder, the text half of OpenAI's CLIP ViT-L/14 (transformers CLIPTextConfig).
+#: Its text encoder, the text half of OpenAI's CLIP ViT-L/14 (transformers CLIPTextConfig).
 SD15_TEXT = {
     "vocab_size": 49408, "max_position_embeddings": 77, "hidden_size": 768, "intermediate_size": 3072,
     "num_hidden_layers": 12, "num_attention_heads": 12, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5,
     "projection_dim": 768, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2}
-# Stable Diffusion 2.1 (768x768, v-prediction): the same blocks, heads of 64 channels (5, 10, 20, 20 heads), linear
-# projections into the transformers, and 1024-wide context from OpenCLIP ViT-H/14.
+#: Stable Diffusion 2.1 (768x768, v-prediction), the same blocks with heads of 64 channels (5, 10, 20, 20 heads),
+#: linear projections into the transformers, and 1024-wide context from OpenCLIP ViT-H/14.
 SD21_UNET = {**SD15_UNET, "sample_size": 96, "cross_attention_dim": 1024, "attention_head_dim": (5, 10, 20, 20),
              "use_linear_projection": True, "upcast_attention": True}
-# OpenCLIP ViT-H/14's text tower as diffusers' SD 2 repositories ship it: 23 of its 24 layers, because Stable
-# Diffusion 2 reads the penultimate layer's output.
+#: OpenCLIP ViT-H/14's text tower as diffusers' SD 2 repositories ship it, 23 of its 24 layers, because Stable
+#: Diffusion 2 reads the penultimate layer's output.
 SD21_TEXT = {**SD15_TEXT, "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 23,
              "num_attention_heads": 16, "hidden_act": "gelu", "projection_dim": 512}
 
-# Stable Diffusion v1's training, from its model card (SOURCES): 32 x 8 A100 PCIe 40GB, batch 32 x 8 x 2 x 4 = 2048,
-# 150,000 hours on AWS US-east, 11,250 kg CO2 eq; sd-v1-1 to v1-3 took 237k steps at 256x256, 194k + 515k + 195k at
-# 512x512. The $600,000 is the lecture's (the hours' market price, as Stability AI's chief put it in August 2022).
+#: Stable Diffusion v1's training, from its model card (SOURCES), 32 x 8 A100 PCIe 40GB, batch 32 x 8 x 2 x 4 = 2048,
+#: 150,000 hours on AWS US-east, 11,250 kg CO2 eq; sd-v1-1 to v1-3 took 237k steps at 256x256, 194k + 515k + 195k at
+#: 512x512. The $600,000 is the lecture's (the hours' market price, as Stability AI's chief put it in August 2022).
 SD1_TRAINING = {"gpus": 256, "gpu_hours": 150_000, "dollars": 600_000, "batch": 2048, "kg_co2": 11_250,
                 "steps_256": 237_000, "steps_512": 194_000 + 515_000 + 195_000}
 # LAION-5B (Schuhmann et al. 2022): 5.85 billion CLIP-filtered image-text pairs, 2.32 billion of them in English
 # (LAION-2B-en, whose subsets trained Stable Diffusion v1).
 LAION_5B_PAIRS, LAION_2B_EN_PAIRS = 5_850_000_000, 2_320_000_000
-# NVIDIA's A100 PCIe 40GB: 250 W board power; 312 TFLOP/s dense bf16/fp16 with tensor cores.
-A100_WATTS, A100_PEAK_FLOPS = 250, 312e12
+# NVIDIA's A100 PCIe 40GB: 250 W board power; 312 TFLOP/s dense bf16/fp16 on tensor cores, 19.5 in plain fp32.
+A100_WATTS, A100_PEAK_FLOPS, A100_FP32_FLOPS = 250, 312e12, 19.5e12
 # AWS p4d.24xlarge (8 A100 40GB) on demand in us-east-1, 2022: $32.77 per hour. MosaicML (January 2023) estimated
 # 79,000 A100-hours, under $160,000, to train Stable Diffusion 2 base from scratch.
 AWS_P4D_DOLLARS_PER_HOUR = 32.77
@@ -115,7 +115,7 @@ def pixel_space(config: dict, channels: int = 3, size: int = 512) -> dict:
     return {**config, "in_channels": channels, "out_channels": channels, "sample_size": size}
 
 
-# How the counter's operators are grouped: convolutions, linear layers, attention's batched products (Q K^T, A V).
+#: How the counter's operators are grouped into convolutions, linear layers, attention's products (Q K^T, A V).
 FLOP_GROUPS = {"convolution": "convolution", "addmm": "linear", "mm": "linear", "bmm": "attention",
                "baddbmm": "attention"}
 
@@ -180,7 +180,7 @@ def energy_kwh(gpu_hours: float, watts: float) -> float:
     return gpu_hours * watts / 1000
 
 
-# Where find_local_pipeline looks: diffusers' Stable Diffusion repositories, and a variable naming a pipeline folder.
+#: Where find_local_pipeline looks, diffusers' Stable Diffusion repositories and a variable naming a pipeline folder.
 REPO_IDS = ("stable-diffusion-v1-5/stable-diffusion-v1-5", "runwayml/stable-diffusion-v1-5",
             "CompVis/stable-diffusion-v1-4", "stabilityai/stable-diffusion-2-1")
 PIPELINE_ENV = "DIFFNOTES_SD_PIPELINE"
@@ -274,7 +274,7 @@ def _hwc(shape: tuple[int, ...]) -> str:
     return "x".join(str(n) for n in shape[1:] + shape[:1])
 
 
-# The rows of comparison_table: a label and how a Scale shows it.
+#: The rows of comparison_table, each a label and how a Scale shows it.
 ROWS: dict[str, Callable[[Scale], str]] = {
     "image": lambda s: _hwc(s.image),
     "latent (factor f)": lambda s: f"{_hwc(s.latent)} (f = {-(-s.image[-1] // s.latent[-1])})",  # padded side
