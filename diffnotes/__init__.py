@@ -16,6 +16,7 @@ the stages above it (``tests/test_layout.py`` checks this, and that no module pa
     evaluation    evaluation/ (likelihood, bound, exact_bound, statistics,      chapters 8, 9, 11, 12
                   classifier, quality, table, timing)
     shipped       pretrained, train_digits                    the trained digit model
+    at scale      at_scale (beside pretrained)                chapter 16: Stable Diffusion's parts, counted
     plots         plotting/                                   every figure
 
 Each public function names the book's equation it implements.

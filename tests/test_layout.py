@@ -20,7 +20,8 @@ STAGES = [
     ["objective", "checkpoints", "training", "distributed", "latent"],
     ["samplers"],
     ["evaluation"],
-    ["pretrained", "train_digits", "train_autoencoder", "train_latent", "train_text", "pipeline", "prompt_quality"],
+    ["pretrained", "train_digits", "train_autoencoder", "train_latent", "train_text", "pipeline", "prompt_quality",
+     "at_scale"],
     ["plotting"],
 ]
 RANK = {name: rank for rank, names in enumerate(STAGES) for name in names}
