@@ -2,7 +2,8 @@
 
 Every file the package writes goes through :func:`write_atomically`. Whoever opens the path afterwards, a resumed
 training run or a reader of the performance notes, finds either the old complete file or the new complete one, even
-if the writer crashed, was interrupted, or the machine lost power in the middle (chapter 7 explains how).
+if the writer crashed, was interrupted, or the machine lost power in the middle (the appendix on the package's
+engineering explains how).
 Every shipped weights file is read through :func:`load_checked`, which refuses a file whose SHA-256 differs from
 the one recorded in the code, and loads it with ``weights_only=True`` so that no code in the file can run.
 """
