@@ -70,13 +70,17 @@ def stroke_drawings(digits: list[int] | range = range(10), width: float = 1.2) -
 
 
 def generate(pipe: TextToDigitPipeline, prompts: list[str], guidance_scale: float, steps: int = 50, seed: int = 0,
-             batch_size: int = 200, **kwargs: object) -> torch.Tensor:
-    """``pipe`` run on ``prompts`` in batches with one seeded generator: images (N, 1, 28, 28)."""
+             batch_size: int = 200, image: torch.Tensor | None = None, **kwargs: object) -> torch.Tensor:
+    """``pipe`` run on ``prompts`` in batches with one seeded generator: images (N, 1, 28, 28); ``image``, one per
+    prompt (N, 1, 28, 28), is batched with them (img2img)."""
     positive_int("batch_size", batch_size)
     generator = torch.Generator().manual_seed(seed)
-    chunks = [prompts[i:i + batch_size] for i in range(0, len(prompts), batch_size)]
-    return torch.cat([pipe(chunk, num_inference_steps=steps, guidance_scale=guidance_scale, generator=generator,
-                           **kwargs).images for chunk in chunks])
+    out = []
+    for i in range(0, len(prompts), batch_size):
+        extra = kwargs if image is None else {**kwargs, "image": image[i:i + batch_size]}
+        out.append(pipe(prompts[i:i + batch_size], num_inference_steps=steps, guidance_scale=guidance_scale,
+                        generator=generator, **extra).images)
+    return torch.cat(out)
 
 
 def read_shares(images: torch.Tensor, digits: torch.Tensor, classifier: DigitClassifier | None = None) -> dict:
@@ -173,10 +177,7 @@ def strength_report(pipe: TextToDigitPipeline, strength: float, drawings: torch.
     inputs = drawings.repeat_interleave(repeats, dim=0)
     asked = digits.repeat_interleave(repeats)
     prompts = [f"a {NUMBER_WORDS[int(d)]}" for d in asked]
-    generator = torch.Generator().manual_seed(seed)
-    images = torch.cat([pipe(prompts[i:i + 200], image=inputs[i:i + 200], strength=strength, generator=generator,
-                             num_inference_steps=steps, guidance_scale=guidance_scale).images
-                        for i in range(0, len(prompts), 200)])
+    images = generate(pipe, prompts, guidance_scale, steps, seed, image=inputs, strength=strength)
     rms = ((images - inputs) ** 2).mean(dim=(1, 2, 3)).sqrt().mean().item()
     return {"strength": strength, "samples": len(images), "rms_distance": rms, **read_shares(images, asked, classifier),
             "fd": frechet_distance(features(images, classifier), reference["features"])}
