@@ -34,6 +34,7 @@ def simple_loss(
     t: torch.Tensor,
     eps: torch.Tensor,
     cond: torch.Tensor | None = None,
+    snr_gamma: float = 0.0,
 ) -> torch.Tensor:
     """L_simple for one batch: the mean of || eps - eps_theta(x_t, t) ||^2 over the batch (Algorithm 1, line 5).
 
@@ -47,6 +48,9 @@ def simple_loss(
         t: (B,) int64 timesteps in 1..T.
         eps: (B, ...) standard normal noise, the shape of ``x0``.
         cond: optional conditioning passed to the model.
+        snr_gamma: with gamma > 0, Min-SNR-gamma weighting (Hang et al. 2023): example i's squared error is weighted
+            by min(SNR(t_i), gamma) / SNR(t_i), which caps the weight of the nearly clean timesteps (whose SNR is
+            large and whose noise is easy to see) at the weight of SNR = gamma; 0 is L_simple itself.
 
     Returns:
         a scalar tensor.
@@ -59,7 +63,14 @@ def simple_loss(
     eps_theta = model(x_t, t, cond)
     if eps_theta.shape != eps.shape:
         raise ValueError(f"the model returned shape {tuple(eps_theta.shape)}; it must return the shape of x_t, {tuple(eps.shape)}")
-    return torch.mean((eps - eps_theta) ** 2)
+    if snr_gamma < 0:
+        raise ValueError(f"snr_gamma must be 0 (L_simple) or positive (Min-SNR-gamma), got {snr_gamma}")
+    if snr_gamma == 0:
+        return torch.mean((eps - eps_theta) ** 2)
+    snr = schedule.snr[t]
+    weight = torch.clamp(snr, max=snr_gamma) / snr
+    per_example = ((eps - eps_theta) ** 2).flatten(1).mean(dim=1)
+    return torch.mean(weight.to(per_example.dtype) * per_example)
 
 
 @torch.no_grad()

@@ -42,6 +42,7 @@ class TrainConfig:
         log_every: steps between entries of the loss history.
         seed: seeds the data order, the timesteps and the noise.
         cond_dropout: the share of examples whose condition is replaced by the null condition (for guidance).
+        snr_gamma: 0 trains on L_simple, gamma > 0 with Min-SNR-gamma (:func:`diffnotes.objective.simple_loss`).
     """
 
     steps: int = 10_000
@@ -55,6 +56,7 @@ class TrainConfig:
     log_every: int = 50
     seed: int = 0
     cond_dropout: float = 0.0
+    snr_gamma: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.mixed_precision, bool):  # before the precisions had names: True meant bf16 where native
@@ -65,6 +67,8 @@ class TrainConfig:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.cond_dropout < 1.0:
             raise ValueError(f"cond_dropout must lie in [0, 1), got {self.cond_dropout}")
+        if not self.snr_gamma >= 0:
+            raise ValueError(f"snr_gamma must be 0 (L_simple) or positive (Min-SNR-gamma), got {self.snr_gamma}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
 
@@ -155,7 +159,7 @@ def train_step(
     for group in state.optimizer.param_groups:
         group["lr"] = learning_rate(config, state.step)
     with autocast(device, autocast_dtype(config.mixed_precision, device)):  # bf16 where native ("auto")
-        loss = simple_loss(state.model, schedule, x0, t, eps, cond)
+        loss = simple_loss(state.model, schedule, x0, t, eps, cond, config.snr_gamma)
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(state.model.parameters(), config.grad_clip)

@@ -42,3 +42,25 @@ def test_bad_input():
         simple_loss(lambda x_t, t, cond=None: x_t[:, :1], s, x0, torch.ones(4, dtype=torch.int64), x0)
     with pytest.raises(ValueError, match="batch must be a positive integer"):
         sample_timesteps(0, 10)
+
+
+def test_min_snr_gamma_weights_each_example_by_its_capped_snr():
+    s = schedules.linear(T=1000)
+    x0 = torch.randn(6, 3, dtype=torch.float64)
+    eps = torch.randn(6, 3, dtype=torch.float64)
+    t = torch.tensor([1, 10, 100, 300, 600, 1000])
+    zero = lambda x_t, t_, cond=None: torch.zeros_like(x_t)  # noqa: E731  (error = eps, so each term is known)
+    # By hand, one example at a time: weight min(SNR, 5) / SNR, SNR = alpha_bar / (1 - alpha_bar).
+    expected = 0.0
+    for i in range(6):
+        ab = float(s.alpha_bar[t[i]])
+        snr = ab / (1 - ab)
+        expected += min(snr, 5.0) / snr * float((eps[i] ** 2).mean()) / 6
+    assert torch.isclose(simple_loss(zero, s, x0, t, eps, snr_gamma=5.0), torch.tensor(expected, dtype=torch.float64))
+    # The cap binds only at small t: there the weight is far below one, at t = T it is exactly one.
+    assert float(s.snr[1]) > 5 > float(s.snr[1000])
+    # A gamma above every SNR is L_simple itself.
+    big = float(s.snr[1:].max()) * 2
+    assert torch.isclose(simple_loss(zero, s, x0, t, eps, snr_gamma=big), simple_loss(zero, s, x0, t, eps))
+    with pytest.raises(ValueError, match="snr_gamma must be 0"):
+        simple_loss(zero, s, x0, t, eps, snr_gamma=-1.0)

@@ -152,6 +152,8 @@ def test_bad_config():
         TrainConfig(steps=0)
     with pytest.raises(ValueError, match=r"ema_decay must lie in \[0, 1\)"):
         TrainConfig(ema_decay=1.0)
+    with pytest.raises(ValueError, match="snr_gamma must be 0"):
+        TrainConfig(snr_gamma=-5.0)
     assert TrainConfig.for_profile("quick").steps < TrainConfig.for_profile("full").steps
 
 def test_ema_unrolled_is_a_weighted_average_of_the_path():
