@@ -161,3 +161,17 @@ def training_table(provenance: dict) -> str:
     row = [f"{provenance['steps']:,}", config["batch_size"], f"{images:,}", f"{images / 5000:.0f}",
            f"{seconds / 3600:.2f}", f"{images / seconds:.0f}", provenance["device"]]
     return markdown_table(["steps", "batch", "images", "epochs of 5,000", "hours", "images/s", "machine"], [row])
+
+
+def quality_curve_table(record: dict) -> str:
+    """The checkpoints of a ``quality_curve`` record (``benchmarks/quality_curve.py``), a row each: step, training
+    time, images seen, the confident share, the range of the class shares, the Frechet distance, whether the bar holds."""
+    rows = []
+    for p in sorted(record["results"]["points"], key=lambda p: p["step"]):
+        report = p["report"]
+        rows.append([f"{p['step']:,}", f"{p['training_seconds'] / 60:.0f}", f"{p['images_seen']:,}",
+                     f"{report['confident_fraction']:.1%}",
+                     f"{min(report['class_fractions']):.1%} to {max(report['class_fractions']):.1%}",
+                     f"{report['frechet_distance']:.1f}", "**yes**" if p["meets_bar"] else "no"])
+    header = ["step", "minutes", "images", "confident", "classes", "FD", "bar met"]
+    return markdown_table(header, rows)

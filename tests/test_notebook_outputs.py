@@ -125,3 +125,39 @@ def test_the_build_merges_streams_without_altering_the_notebook():
         assert render.coalesce_streams is extension.coalesce_copies
     finally:
         render.coalesce_streams = original
+
+
+def uncaptioned_figures(notebook: nbformat.NotebookNode) -> list[int]:
+    """The code cells of an executed notebook that show an image on the page without a caption: every figure has a
+    numbered caption, set in the cell's metadata (``mystnb: figure: caption``), which myst-nb renders as a numbered
+    figure. A cell whose output is hidden (``remove-cell``, ``remove-output``) shows nothing."""
+    found = []
+    for i, cell in enumerate(c for c in notebook.cells if c.cell_type == "code"):
+        if {"remove-cell", "remove-output"} & set(cell.metadata.get("tags", [])):
+            continue
+        images = [out for out in cell.get("outputs", []) if any(k.startswith("image/") for k in out.get("data", {}))]
+        if images and not cell.metadata.get("mystnb", {}).get("figure", {}).get("caption"):
+            found.append(i)
+    return found
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
+def test_every_figure_has_a_caption(notebook):
+    built_path = EXECUTED / "book" / notebook.name
+    assert built_path.exists(), f"{built_path} is missing: build the book (make book)"
+    found = uncaptioned_figures(nbformat.read(built_path, as_version=4))
+    assert not found, f"{notebook.name}: the code cells {found} (counting code cells from 0) show a figure without a " \
+                      "caption; give each a mystnb.figure.caption in its metadata"
+
+
+def test_an_uncaptioned_figure_is_found():
+    image = nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+    caption = {"mystnb": {"figure": {"caption": "A figure."}}}
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# A page"),
+        nbformat.v4.new_code_cell("plot()", outputs=[image]),
+        nbformat.v4.new_code_cell("plot()", outputs=[image], metadata=caption),
+        nbformat.v4.new_code_cell("plot()", outputs=[image], metadata={"tags": ["remove-output"]}),
+        nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", name="stdout", text="1\n")]),
+    ])
+    assert uncaptioned_figures(notebook) == [0]

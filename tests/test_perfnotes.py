@@ -70,3 +70,15 @@ def test_training_table_from_a_provenance_record():
     made = {"steps": 8000, "train_config": {"batch_size": 64}, "seconds": 7200.0, "device": "a CPU"}
     row = perfnotes.training_table(made).splitlines()[2]
     assert row == "| 8,000 | 64 | 512,000 | 102 | 2.00 | 71 | a CPU |"
+
+
+def test_quality_curve_table_lists_the_checkpoints_in_step_order():
+    def point(step, confident, bar):
+        report = {"confident_fraction": confident, "class_fractions": [0.08, 0.12], "frechet_distance": 7.25}
+        return {"step": step, "training_seconds": 60 * step // 100, "images_seen": 128 * step, "report": report,
+                "meets_bar": bar}
+
+    record = {"results": {"points": [point(2000, 0.915, True), point(1000, 0.8, False)]}}
+    rows = perfnotes.quality_curve_table(record).splitlines()[2:]
+    assert rows == ["| 1,000 | 10 | 128,000 | 80.0% | 8.0% to 12.0% | 7.2 | no |",
+                    "| 2,000 | 20 | 256,000 | 91.5% | 8.0% to 12.0% | 7.2 | **yes** |"]
