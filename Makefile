@@ -8,14 +8,21 @@ HTML := _build/html
 export DIFFNOTES_PROFILE ?= quick
 # Tests run on every core at once (pytest-xdist, one notebook per worker), each process on one thread: small
 # tensors run fastest that way, and stored outputs are made (make outputs) under the same setting they are checked.
-PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:cacheprovider -n $(shell nproc 2>/dev/null || echo 2) --dist loadfile
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:cacheprovider -n $(NPROC) --dist loadfile
 NBVAL := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
 # What the book is made of: when one of these is newer than the last build, make book builds it again (every page:
 # a change of the package can change any chapter's outputs); otherwise make book and make test leave it as it is.
-BOOK_INPUTS := _config.yml _toc.yml references.bib tools/faithful_outputs.py $(wildcard book/*) \
-	$(shell find diffnotes -name '*.py') $(wildcard diffnotes/weights/*) $(wildcard benchmarks/results/*.json)
+BOOK_INPUTS := _config.yml _toc.yml references.bib tools/faithful_outputs.py tools/execute_notebooks.py \
+	$(wildcard book/*) $(shell find diffnotes -name '*.py') $(wildcard diffnotes/weights/*) \
+	$(wildcard benchmarks/results/*.json)
 # One stamp per profile: a book built in another profile is built again.
 BUILT := _build/.book-built-$(DIFFNOTES_PROFILE)
+# The build executes the notebooks this many at a time, each on one thread: one per core. In the full profile one at
+# a time, as two trainings would share one GPU.
+BOOK_JOBS ?= $(if $(filter full,$(DIFFNOTES_PROFILE)),1,$(NPROC))
+# Where the build's executions wait for it (myst-nb's default place): made afresh for each build, removed after it.
+EXEC_CACHE := _build/.jupyter_cache
 
 .PHONY: book test unit notebooks browser slow chromium outputs pdf assignments clean
 
@@ -34,12 +41,19 @@ book: $(BUILT)
 	@echo "The book is ready: open $(abspath $(HTML))/index.html"
 
 # The build executes every notebook once (the stored outputs are made under OMP_NUM_THREADS=1, see outputs) and
-# keeps the executed copies in _build/jupyter_execute/, where the tests compare their checked outputs.
+# keeps the executed copies in _build/jupyter_execute/, where the tests compare their checked outputs. The notebooks
+# are executed first, BOOK_JOBS at a time, into an empty jupyter-cache (tools/execute_notebooks.py: a notebook that
+# fails stops make here); Jupyter Book, in cache mode (_config.yml), then takes every notebook's outputs from it
+# instead of executing the notebooks one after another. The cache is matched by code only, so it lives for one
+# build: emptied before, removed after (a change of the package executes every notebook again).
 # The stamp carries the time the build started: a file changed while it ran makes the next make build again.
 $(BUILT): $(BIN)/.book-installed $(BOOK_INPUTS)
 	rm -f _build/.book-built-*
 	mkdir -p _build && touch $@.started
-	OMP_NUM_THREADS=1 $(BIN)/jupyter-book build . -W -n --keep-going --all
+	OMP_NUM_THREADS=1 $(BIN)/python tools/execute_notebooks.py --cache $(EXEC_CACHE) --jobs $(BOOK_JOBS) \
+	  --times benchmarks/results/notebooks-cpu.json book/*.ipynb || { rm -rf $(EXEC_CACHE); exit 1; }
+	OMP_NUM_THREADS=1 $(BIN)/jupyter-book build . -W -n --keep-going --all || { rm -rf $(EXEC_CACHE); exit 1; }
+	rm -rf $(EXEC_CACHE)
 	mv $@.started $@
 
 # Browser tests need Debian's chromium; as root with apt, install it when it is missing.

@@ -119,12 +119,15 @@ def test_the_build_merges_streams_without_altering_the_notebook():
     outputs = [nbformat.v4.new_output("stream", name="stdout", text=text) for text in ("a  \n", "b\n")]
     merged = extension.coalesce_copies(outputs)
     assert [o.text for o in merged] == ["a\nb\n"] and [o.text for o in outputs] == ["a  \n", "b\n"]
-    original = render.coalesce_streams
+    from myst_nb.core.execute.cache import NotebookClientCache
+
+    original, original_start = render.coalesce_streams, NotebookClientCache.start_client
     try:
         extension.setup(None)
         assert render.coalesce_streams is extension.coalesce_copies
+        assert NotebookClientCache.start_client is extension.start_client_in_place
     finally:
-        render.coalesce_streams = original
+        render.coalesce_streams, NotebookClientCache.start_client = original, original_start
 
 
 def uncaptioned_figures(notebook: nbformat.NotebookNode) -> list[int]:
