@@ -32,7 +32,8 @@ from diffnotes.training import TrainConfig, new_state, train_step
 #: The two recipes: the old one trained the weights shipped until December 2026, the new one those shipped since.
 RECIPES = {
     "old": TrainConfig(batch_size=64, lr=4e-4, warmup_steps=300, ema_decay=0.999, mixed_precision="fp32"),
-    "new": TrainConfig(batch_size=128, lr=4e-4, warmup_steps=300, ema_decay=0.999, mixed_precision="bf16"),
+    "new": TrainConfig(batch_size=128, lr=8e-4, warmup_steps=300, ema_decay=0.999, mixed_precision="bf16",
+                       snr_gamma=5.0, steps=10_000, lr_decay_steps=3000),
 }
 #: What the old recipe reached (its provenance): steps trained and the confident fraction of its 1,000 samples.
 OLD_RUN = {"steps": 8400, "confident_fraction": 0.839, "meets_bar": False}
