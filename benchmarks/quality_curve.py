@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"  bar {point['meets_bar']}", flush=True)
         points.append(point)
     first = next((p for p in points if p["meets_bar"]), None)
-    results = {"recipe": args.recipe, "latent": args.autoencoder is not None, "train_config": read_checkpoint(args.checkpoints[0])["train_config"],
+    latest = max(args.checkpoints, key=lambda p: p.stat().st_mtime)  # the run's settings as it ended
+    results = {"recipe": args.recipe, "latent": args.autoencoder is not None, "train_config": read_checkpoint(latest)["train_config"],
                "protocol": {**QUALITY_PROTOCOL, "n": args.n, "steps": args.steps}, "threads": torch.get_num_threads(),
                "points": points, "first_at_bar": first and {k: first[k] for k in ("step", "training_seconds")}}
     record = new_record("quality_curve", results)

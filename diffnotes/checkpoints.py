@@ -87,7 +87,8 @@ def load_checkpoint(path: str | Path, state: TrainState, config: TrainConfig) ->
     # (e.g. mixed_precision=True) as it reads new ones.
     stored = {k: v for k, v in payload["train_config"].items() if k in defaults}
     theirs = asdict(type(config)(**{**defaults, **stored}))
-    differ = sorted(k for k in ours if k != "steps" and theirs[k] != ours[k])
+    # The run's length, and the decay that ends it, may change: a run goes on, or is brought to an end.
+    differ = sorted(k for k in ours if k not in ("steps", "lr_decay_steps") and theirs[k] != ours[k])
     if differ:
         theirs = ", ".join(f"{k}={theirs[k]!r}" for k in differ)
         raise ValueError(

@@ -43,6 +43,7 @@ class TrainConfig:
         seed: seeds the data order, the timesteps and the noise.
         cond_dropout: the share of examples whose condition is replaced by the null condition (for guidance).
         snr_gamma: 0 trains on L_simple, gamma > 0 with Min-SNR-gamma (:func:`diffnotes.objective.simple_loss`).
+        lr_decay_steps: the last this many of ``steps`` take the learning rate linearly down to 0 (0: constant).
     """
 
     steps: int = 10_000
@@ -57,20 +58,20 @@ class TrainConfig:
     seed: int = 0
     cond_dropout: float = 0.0
     snr_gamma: float = 0.0
+    lr_decay_steps: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.mixed_precision, bool):  # before the precisions had names: True meant bf16 where native
             object.__setattr__(self, "mixed_precision", "auto" if self.mixed_precision else "fp32")
         one_of("mixed_precision", self.mixed_precision, PRECISIONS, "a precision")
         positive_ints(**{name: getattr(self, name) for name in ("steps", "batch_size", "checkpoint_every", "log_every")})
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
-        if not 0.0 <= self.cond_dropout < 1.0:
-            raise ValueError(f"cond_dropout must lie in [0, 1), got {self.cond_dropout}")
-        if not self.snr_gamma >= 0:
-            raise ValueError(f"snr_gamma must be 0 (L_simple) or positive (Min-SNR-gamma), got {self.snr_gamma}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        allowed = {"ema_decay": (0.0 <= self.ema_decay < 1.0, "[0, 1)"),
+                   "cond_dropout": (0.0 <= self.cond_dropout < 1.0, "[0, 1)"),
+                   "lr_decay_steps": (0 <= self.lr_decay_steps <= self.steps, f"0..steps={self.steps}"),
+                   "snr_gamma": (self.snr_gamma >= 0, "[0, inf) (0: L_simple)"), "lr": (self.lr > 0, "(0, inf)")}
+        for name, (ok, where) in allowed.items():
+            if not ok:
+                raise ValueError(f"{name} must lie in {where}, got {getattr(self, name)}")
 
     @classmethod
     def for_profile(cls, profile: str | None = None, **overrides: object) -> TrainConfig:
@@ -107,18 +108,17 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 
 def ema_decay_at(config: TrainConfig, step: int) -> float:
-    """The EMA decay at ``step``: min(ema_decay, (1 + step) / (10 + step)).
-
-    The warm-up keeps the average from holding on to the untrained initial weights: with a fixed decay of 0.999,
-    a quarter of the average would still be the initial network after 1,400 steps, and an average of an untrained
-    and a trained network is no network at all (its samples diverge).
+    """The EMA decay at ``step``: min(ema_decay, (1 + step) / (10 + step)). The warm-up keeps the average from
+    holding on to the untrained initial weights: with a fixed decay of 0.999, a quarter of the average would still be
+    the initial network after 1,400 steps, and an average of an untrained and a trained network is no network at all.
     """
     return min(config.ema_decay, (1 + step) / (10 + step))
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
-    """Linear warm-up to ``config.lr``, then constant (as in Ho et al.)."""
-    return config.lr * min(1.0, (step + 1) / config.warmup_steps)
+    """Linear warm-up to ``config.lr``, then constant (Ho et al.), then down to 0 over ``lr_decay_steps`` if set."""
+    decay = getattr(config, "lr_decay_steps", 0)  # (the autoencoder's config has none)
+    return config.lr * min(1.0, (step + 1) / config.warmup_steps, (config.steps - step) / decay if decay else 1.0)
 
 
 def new_state(model: nn.Module, config: TrainConfig) -> TrainState:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 
 from diffnotes import perfnotes
 
@@ -200,3 +201,17 @@ def test_time_to_bar_times_both_recipes_and_reads_the_steps_from_the_curve(tmp_p
     per_step = results["seconds_per_step"]
     assert results["old_seconds_to_its_quality"] == pytest.approx(8400 * per_step["old"], abs=1)
     assert results["speed_up_to_bar_at_least"] == pytest.approx(8400 * per_step["old"] / (1500 * per_step["new"]), rel=0.02)
+
+
+def test_train_options_races_every_variant_against_the_package_step(tmp_path, monkeypatch):
+    args = ["--precision", "fp32", "--batch", "2", "--rounds", "3", "--steps", "1", "--warmup", "1",
+            "--out", str(tmp_path / "o.json")]
+    threads = torch.get_num_threads()
+    run_script("train_options.py", args, monkeypatch)
+    assert torch.get_num_threads() == threads  # the one-thread variant gives the threads back
+    (record,) = perfnotes.load_records("train_options", tmp_path)
+    variants = record["results"]["variants"]
+    assert list(variants) == ["package", "channels_last", "fused AdamW", "foreach AdamW", "one thread"]
+    assert variants["package"]["ratio_to_package"] == 1.0
+    for v in variants.values():  # three rounds each, and their median
+        assert len(v["rounds"]) == 3 and v["images_per_second"] == sorted(v["rounds"])[1]

@@ -132,6 +132,9 @@ def test_mismatched_checkpoint_gets_a_clear_error(tmp_path):
         train(bigger, data(), s, config(), checkpoint=path, progress=False)
     with pytest.raises(ValueError, match=r"other settings \(lr=0.001\)"):
         train(tiny_model(), data(), s, config(lr=5e-4), checkpoint=path, progress=False)
+    # a run may go on for longer, and be brought to an end with a decay of its learning rate
+    state = train(tiny_model(), data(), s, config(steps=6, lr_decay_steps=2), checkpoint=path, progress=False)
+    assert state.step == 6
 
 
 def test_checkpoints_load_without_running_code(tmp_path):
@@ -152,8 +155,10 @@ def test_bad_config():
         TrainConfig(steps=0)
     with pytest.raises(ValueError, match=r"ema_decay must lie in \[0, 1\)"):
         TrainConfig(ema_decay=1.0)
-    with pytest.raises(ValueError, match="snr_gamma must be 0"):
+    with pytest.raises(ValueError, match=r"snr_gamma must lie in \[0, inf\)"):
         TrainConfig(snr_gamma=-5.0)
+    with pytest.raises(ValueError, match="lr_decay_steps must lie in 0..steps=10"):
+        TrainConfig(steps=10, lr_decay_steps=11)
     assert TrainConfig.for_profile("quick").steps < TrainConfig.for_profile("full").steps
 
 def test_ema_unrolled_is_a_weighted_average_of_the_path():
@@ -229,3 +234,15 @@ def test_a_checkpoint_of_an_older_config_resumes(tmp_path):
     assert resumed.step == 6
     with pytest.raises(ValueError, match=r"other settings \(mixed_precision='fp32'\)"):
         train(tiny_model(), data(), s, config(steps=8, mixed_precision="auto"), checkpoint=path, progress=False)
+
+
+def test_learning_rate_warms_up_holds_and_decays_over_the_last_steps():
+    from diffnotes.training import learning_rate
+
+    flat = TrainConfig(steps=100, lr=1e-3, warmup_steps=10)
+    decayed = TrainConfig(steps=100, lr=1e-3, warmup_steps=10, lr_decay_steps=40)
+    assert learning_rate(flat, 0) == pytest.approx(1e-4) and learning_rate(flat, 9) == pytest.approx(1e-3)
+    # the same run until the decay begins, so a run may be given its decay when it resumes
+    assert all(learning_rate(decayed, s) == learning_rate(flat, s) for s in range(61))
+    assert [learning_rate(decayed, s) for s in (80, 99)] == pytest.approx([5e-4, 2.5e-5])
+    assert learning_rate(flat, 99) == pytest.approx(1e-3)

@@ -1,0 +1,110 @@
+"""What a PyTorch user would try to speed up the digit model's training step on a CPU, each measured against the
+step the package takes.
+
+    python benchmarks/train_options.py --out benchmarks/results/train_options-cpu.json
+    python benchmarks/train_options.py --precision fp32 --compile --out benchmarks/results/train_options-cpu-fp32.json
+
+One training step of :func:`diffnotes.training.train_step` on the digit model's U-Net (forward, loss, backward,
+AdamW, EMA) on the 5,000 real digits, in the precision given (``bf16``, the package's default where the CPU has
+bfloat16 matrix units, or ``fp32``). The variants, each a fresh network with the same seed:
+
+- ``package``: the step as the package runs it (AdamW's default implementation, contiguous tensors, all threads);
+- ``channels_last``: the network's weights and the images in channels-last memory format;
+- ``fused AdamW`` / ``foreach AdamW``: the optimiser's fused (one kernel) and multi-tensor implementations;
+- ``one thread``: ``torch.set_num_threads(1)`` for the step (the package uses every core);
+- ``torch.compile`` (with ``--compile``): the network compiled by Inductor (the compile time is not counted).
+
+They take turns in ``--rounds`` rounds of ``--steps`` steps, the order reversed every round, so a slow spell of a
+shared machine falls on all; the record keeps every round, the median and the ratio to ``package``. A benchmark: it
+asserts nothing; an option is worth taking where its ratio is clearly above 1 in every round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from diffnotes.data import load_mnist_5k
+from diffnotes.nets.unet import UNet
+from diffnotes.perfnotes import new_record, write_record
+from diffnotes.pretrained import DIGITS_UNET, digits_schedule
+from diffnotes.training import TrainConfig, new_state, train_step
+
+
+def variants(config: TrainConfig, compiled: bool) -> dict:
+    """``{name: (state, images transform, threads)}``: a fresh network and optimiser per variant."""
+    images, _ = load_mnist_5k()
+    made = {}
+    names = ["package", "channels_last", "fused AdamW", "foreach AdamW", "one thread"]
+    names += ["torch.compile"] if compiled else []
+    for name in names:
+        torch.manual_seed(0)
+        model = UNet(DIGITS_UNET)
+        data = images
+        if name == "channels_last":
+            model = model.to(memory_format=torch.channels_last)
+            data = images.contiguous(memory_format=torch.channels_last)
+        state = new_state(model, config)
+        if name in ("fused AdamW", "foreach AdamW"):
+            kind = {"fused AdamW": "fused", "foreach AdamW": "foreach"}[name]
+            state.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0, **{kind: True})
+        if name == "torch.compile":
+            state.model = torch.compile(model)
+        made[name] = (state, data, 1 if name == "one thread" else torch.get_num_threads())
+    return made
+
+
+def race(config: TrainConfig, rounds: int, steps: int, warmup: int, compiled: bool) -> dict[str, list[float]]:
+    schedule = digits_schedule().to(dtype=torch.float32)
+    cpu, threads = torch.device("cpu"), torch.get_num_threads()
+    runs = variants(config, compiled)
+    for state, data, n in runs.values():
+        torch.set_num_threads(n)
+        for _ in range(warmup):
+            train_step(state, data, schedule, config, cpu)
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(rounds):
+        for name in list(runs) if r % 2 == 0 else reversed(list(runs)):
+            state, data, n = runs[name]
+            torch.set_num_threads(n)
+            start = time.perf_counter()
+            for _ in range(steps):
+                train_step(state, data, schedule, config, cpu)
+            rates[name].append(config.batch_size * steps / (time.perf_counter() - start))
+            print(f"round {r + 1}: {name:15s} {rates[name][-1]:7.1f} img/s", flush=True)
+    torch.set_num_threads(threads)
+    return rates
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per variant and round")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="also race the compiled network")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    config = TrainConfig(batch_size=args.batch, lr=8e-4, warmup_steps=1, mixed_precision=args.precision)
+    rates = race(config, args.rounds, args.steps, args.warmup, args.compile)
+    base = statistics.median(rates["package"])
+    results = {"precision": args.precision, "batch": args.batch, "threads": torch.get_num_threads(),
+               "rounds": args.rounds, "steps_per_round": args.steps,
+               "variants": {name: {"images_per_second": round(statistics.median(r), 1),
+                                   "rounds": [round(x, 1) for x in r],
+                                   "ratio_to_package": round(statistics.median(r) / base, 3)}
+                            for name, r in rates.items()}}
+    for name, v in results["variants"].items():
+        print(f"{name:15s} {v['images_per_second']:7.1f} img/s  x{v['ratio_to_package']:.2f}")
+    record = new_record("train_options", results)
+    if args.out:
+        print("wrote", write_record(args.out, record))
+    return record
+
+
+if __name__ == "__main__":
+    main()
