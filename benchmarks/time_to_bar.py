@@ -20,6 +20,7 @@ import json
 import statistics
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import torch
 
@@ -75,7 +76,8 @@ def main(argv: list[str] | None = None) -> dict:
                              "200-sample points are too few to judge the class shares")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    points = json.load(open(args.curve))["results"]["points"]
+    curve = json.loads(Path(args.curve).read_text())["results"]
+    points = curve["points"]
     times = seconds_per_step(args.rounds, args.steps)
     per_step = {name: statistics.median(values) for name, values in times.items()}
     new_at_bar = args.bar_step or first_step(points, lambda p: p["meets_bar"])
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
         "new_steps_to_old_quality": new_at_old, "new_steps_to_bar": new_at_bar,
         "new_seconds_to_old_quality": new_at_old and round(new_at_old * per_step["new"]),
         "new_seconds_to_bar": new_at_bar and round(new_at_bar * per_step["new"]),
-        "curve_protocol": json.load(open(args.curve))["results"]["protocol"],
+        "curve_protocol": curve["protocol"],
         "bar_step_from": "a 1,000-sample measurement" if args.bar_step else "the curve",
     }
     if new_at_old:

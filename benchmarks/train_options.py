@@ -35,7 +35,8 @@ from diffnotes.training import TrainConfig, new_state, train_step
 
 
 def variants(config: TrainConfig, compiled: bool) -> dict:
-    """``{name: (state, images transform, threads)}``: a fresh network and optimiser per variant."""
+    """``{name: (state, images, threads)}``: a fresh network and optimiser per variant, the images in its memory
+    format, the threads it runs on."""
     images, _ = load_mnist_5k()
     made = {}
     names = ["package", "channels_last", "fused AdamW", "foreach AdamW", "one thread"]
@@ -49,7 +50,7 @@ def variants(config: TrainConfig, compiled: bool) -> dict:
             data = images.contiguous(memory_format=torch.channels_last)
         state = new_state(model, config)
         if name in ("fused AdamW", "foreach AdamW"):
-            kind = {"fused AdamW": "fused", "foreach AdamW": "foreach"}[name]
+            kind = name.split()[0]  # "fused" or "foreach", AdamW's keyword
             state.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0, **{kind: True})
         if name == "torch.compile":
             state.model = torch.compile(model)
