@@ -25,7 +25,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DIGITS_WEIGHTS = WEIGHTS_DIR / "ddpm_digits.pt"
 DIGITS_PROVENANCE = WEIGHTS_DIR / "ddpm_digits.json"
 #: SHA-256 of the shipped digit-model weights; a file that does not match is refused.
-DIGITS_SHA256 = "2f4e6cc66de338f1d02501629d381d4719dd7decdefe28007e49412e2871bd77"
+DIGITS_SHA256 = "8ff269663e837e851f5bc5df645282bec9dd22e43de5a7461ecdaff8100e8a36"
 
 #: The digit model's architecture and schedule (Ho et al.'s linear schedule, T = 1000).
 DIGITS_UNET = UNetConfig()
