@@ -26,7 +26,7 @@ import torch
 
 from diffnotes.data import load_mnist_5k
 from diffnotes.nets.unet import UNet
-from diffnotes.perfnotes import new_record, write_record
+from diffnotes.perfnotes import first_point, new_record, take_turns, write_record
 from diffnotes.pretrained import DIGITS_UNET, digits_schedule
 from diffnotes.training import TrainConfig, new_state, train_step
 
@@ -50,20 +50,20 @@ def seconds_per_step(rounds: int, steps: int) -> dict[str, list[float]]:
         states[name] = new_state(UNet(DIGITS_UNET), config)
         for _ in range(2):
             train_step(states[name], images, schedule, config, torch.device("cpu"))
-    times: dict[str, list[float]] = {name: [] for name in RECIPES}
-    for r in range(rounds):
-        for name in list(RECIPES) if r % 2 == 0 else reversed(list(RECIPES)):
-            start = time.perf_counter()
-            for _ in range(steps):
-                train_step(states[name], images, schedule, RECIPES[name], torch.device("cpu"))
-            times[name].append((time.perf_counter() - start) / steps)
-            print(f"round {r + 1}: {name} {times[name][-1]:.3f} s per step", flush=True)
-    return times
+
+    def one_round(name: str) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            train_step(states[name], images, schedule, RECIPES[name], torch.device("cpu"))
+        return (time.perf_counter() - start) / steps
+
+    return take_turns({name: lambda name=name: one_round(name) for name in RECIPES}, rounds, "s per step")
 
 
 def first_step(points: list[dict], reached) -> int | None:
     """The step of the first point of a quality curve for which ``reached(point)`` holds."""
-    return next((p["step"] for p in sorted(points, key=lambda p: p["step"]) if reached(p)), None)
+    point = first_point(points, reached)
+    return None if point is None else point["step"]
 
 
 def main(argv: list[str] | None = None) -> dict:

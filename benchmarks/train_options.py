@@ -29,7 +29,7 @@ import torch
 
 from diffnotes.data import load_mnist_5k
 from diffnotes.nets.unet import UNet
-from diffnotes.perfnotes import new_record, write_record
+from diffnotes.perfnotes import new_record, take_turns, write_record
 from diffnotes.pretrained import DIGITS_UNET, digits_schedule
 from diffnotes.training import TrainConfig, new_state, train_step
 
@@ -66,16 +66,16 @@ def race(config: TrainConfig, rounds: int, steps: int, warmup: int, compiled: bo
         torch.set_num_threads(n)
         for _ in range(warmup):
             train_step(state, data, schedule, config, cpu)
-    rates: dict[str, list[float]] = {name: [] for name in runs}
-    for r in range(rounds):
-        for name in list(runs) if r % 2 == 0 else reversed(list(runs)):
-            state, data, n = runs[name]
-            torch.set_num_threads(n)
-            start = time.perf_counter()
-            for _ in range(steps):
-                train_step(state, data, schedule, config, cpu)
-            rates[name].append(config.batch_size * steps / (time.perf_counter() - start))
-            print(f"round {r + 1}: {name:15s} {rates[name][-1]:7.1f} img/s", flush=True)
+
+    def one_round(name: str) -> float:
+        state, data, n = runs[name]
+        torch.set_num_threads(n)
+        start = time.perf_counter()
+        for _ in range(steps):
+            train_step(state, data, schedule, config, cpu)
+        return config.batch_size * steps / (time.perf_counter() - start)
+
+    rates = take_turns({name: lambda name=name: one_round(name) for name in runs}, rounds, "img/s")
     torch.set_num_threads(threads)
     return rates
 

@@ -29,7 +29,7 @@ import torch
 from diffnotes import schedules
 from diffnotes.nets.unet import UNet, UNetConfig, count_parameters
 from diffnotes.evaluation.timing import flops_per_image
-from diffnotes.perfnotes import cpu_peak_flops, machine, new_record, write_record
+from diffnotes.perfnotes import cpu_peak_flops, machine, new_record, take_turns, write_record
 from diffnotes.runtime import get_device
 from diffnotes.training import TrainConfig, new_state, train_step
 
@@ -84,12 +84,10 @@ def race(models: dict[str, torch.nn.Module], device: torch.device, batch: int, p
     for key, state in states.items():
         for _ in range(warmup):
             train_step(state, images, schedule, config_of[key], device)
-    rates: dict[str, list[float]] = {key: [] for key in states}
-    for r in range(rounds):
-        for name in list(states) if r % 2 == 0 else reversed(list(states)):
-            rates[name].append(images_per_second(states[name], images, schedule, config_of[name], device, steps))
-            print(f"round {r + 1}: {name:24s} {rates[name][-1]:10.1f} img/s", flush=True)
-    return rates
+    def one_round(key: str) -> float:
+        return images_per_second(states[key], images, schedule, config_of[key], device, steps)
+
+    return take_turns({key: lambda key=key: one_round(key) for key in states}, rounds, "img/s")
 
 
 def _sync(device: torch.device) -> None:

@@ -108,6 +108,19 @@ def load_records(kind: str, directory: str | Path = RESULTS_DIR) -> list[dict]:
     return sorted(records, key=lambda r: (r["date"], r["file"]))
 
 
+def take_turns(runs: dict, rounds: int, unit: str = "") -> dict[str, list[float]]:
+    """Measure every run of ``runs`` ({name: a function of no arguments that measures one round and returns its
+    number}) ``rounds`` times, the runs taking turns in the order A B, B A, A B, ..., so that a slow spell of a
+    shared machine falls on all of them. Returns ``{name: [the number of each round]}``; prints each as it comes,
+    followed by ``unit``."""
+    measured: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(rounds):
+        for name in list(runs) if r % 2 == 0 else reversed(list(runs)):
+            measured[name].append(runs[name]())
+            print(f"round {r + 1}: {name:24s} {measured[name][-1]:10.3f} {unit}", flush=True)
+    return measured
+
+
 def markdown_table(header: list[str], rows: list[list]) -> str:
     """A Markdown table; numbers are printed as they are given (round them first)."""
     if any(len(row) != len(header) for row in rows):
@@ -161,6 +174,12 @@ def training_table(provenance: dict) -> str:
     row = [f"{provenance['steps']:,}", config["batch_size"], f"{images:,}", f"{images / 5000:.0f}",
            f"{seconds / 3600:.2f}", f"{images / seconds:.0f}", provenance["device"]]
     return markdown_table(["steps", "batch", "images", "epochs of 5,000", "hours", "images/s", "machine"], [row])
+
+
+def first_point(points: list[dict], reached) -> dict | None:
+    """The first point, by step, of a quality curve's ``points`` (a ``quality_curve`` record's) for which
+    ``reached(point)`` holds; None if none does."""
+    return next((p for p in sorted(points, key=lambda p: p["step"]) if reached(p)), None)
 
 
 def quality_curve_table(record: dict) -> str:

@@ -82,3 +82,24 @@ def test_quality_curve_table_lists_the_checkpoints_in_step_order():
     rows = perfnotes.quality_curve_table(record).splitlines()[2:]
     assert rows == ["| 1,000 | 10 | 128,000 | 80.0% | 8.0% to 12.0% | 7.2 | no |",
                     "| 2,000 | 20 | 256,000 | 91.5% | 8.0% to 12.0% | 7.2 | **yes** |"]
+
+
+def test_first_point_is_the_earliest_step_that_reaches_a_level_whatever_the_order():
+    points = [{"step": s, "report": {"confident_fraction": c}} for s, c in [(3000, 0.86), (1000, 0.7), (2000, 0.86)]]
+    reached = lambda p: p["report"]["confident_fraction"] >= 0.85  # noqa: E731
+    assert perfnotes.first_point(points, reached)["step"] == 2000
+    assert perfnotes.first_point(points, lambda p: p["report"]["confident_fraction"] > 0.9) is None
+
+
+def test_take_turns_reverses_the_order_every_round_and_keeps_each_runs_numbers():
+    order = []
+
+    def run(name):
+        def measure():
+            order.append(name)
+            return float(len(order))
+        return measure
+
+    measured = perfnotes.take_turns({"a": run("a"), "b": run("b"), "c": run("c")}, rounds=3)
+    assert order == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]
+    assert measured == {"a": [1.0, 6.0, 7.0], "b": [2.0, 5.0, 8.0], "c": [3.0, 4.0, 9.0]}
