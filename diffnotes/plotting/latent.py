@@ -68,16 +68,16 @@ def plot_snr_shift(schedule: Schedule, stds: Mapping[str, float]) -> Figure:
     return fig
 
 
-def plot_time_to_quality(curve: list[Mapping], pixel: Mapping[str, float]) -> Figure:
-    """The share of confident samples against training time: the latent model's checkpoints (``curve``, the points of
-    a ``quality_curve`` record) as a line, the pixel model's shipped weights (``pixel``: ``{"hours": ...,
-    "confident_fraction": ...}``) as one point, with a dotted line at its quality."""
+def plot_time_to_quality(curves: Mapping[str, list[Mapping]], level: float | None = None) -> Figure:
+    """The share of confident samples against training time, one line per run of ``curves`` ({label: the points of
+    its ``quality_curve`` record}), with a dotted line at the share ``level`` (a fraction) where one is given."""
     fig, ax = new_figure(width=6.4, height=3.0)
-    points = sorted(curve, key=lambda p: p["training_seconds"])
-    hours = [p["training_seconds"] / 3600 for p in points]
-    ax.plot(hours, [100 * p["report"]["confident_fraction"] for p in points], "o-", label="latent model, checkpoints")
-    ax.plot([pixel["hours"]], [100 * pixel["confident_fraction"]], "s", color="tab:red", label="pixel model, shipped")
-    ax.axhline(100 * pixel["confident_fraction"], color="tab:red", ls=":", lw=1)
+    for label, curve in curves.items():
+        points = sorted(curve, key=lambda p: p["training_seconds"])
+        hours = [p["training_seconds"] / 3600 for p in points]
+        ax.plot(hours, [100 * p["report"]["confident_fraction"] for p in points], "o-", ms=4, label=label)
+    if level is not None:
+        ax.axhline(100 * level, color="grey", ls=":", lw=1)
     ax.set(xlabel="hours of training on the CPU", ylabel="confident samples (%)", xlim=(0, None))
     ax.legend(fontsize=8, loc="lower right")
     return fig
