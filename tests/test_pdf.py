@@ -4,6 +4,7 @@ with every page of ``_toc.yml`` in order, typeset math and no raw TeX in its tex
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -42,6 +43,12 @@ def test_the_pdf_text_holds_no_raw_tex(book_pdf):
     for raw in ("$$", "\\frac", "\\begin{", "\\mathbf", "\\(", "\\["):
         assert raw not in text, f"raw TeX {raw!r} in the PDF's text"
     assert "Sums of Gaussians" in text and "DDIM" in text
+
+
+def test_nothing_in_the_pdf_runs_past_the_papers_edge(book_pdf):
+    """Code, outputs, display math, tables and figures fit the printed column (tools/pdf.py records what does not)."""
+    wide = json.loads(OUT.with_suffix(".wide.json").read_text())
+    assert wide == {}, wide
 
 
 def test_a_missing_book_is_a_clear_error(tmp_path, capsys):
