@@ -142,3 +142,30 @@ def test_the_shipped_model_meets_the_quality_bar(shipped_report):
 def test_measure_quality_rejects_too_few_samples():
     with pytest.raises(ValueError, match="n must be"):
         pretrained.measure_quality(torch.nn.Identity(), n=1)
+
+
+@pytest.mark.slow
+def test_the_deterministic_rows_gap_at_50_steps_is_in_both_terms_and_clipping_closes_little():
+    """Chapter 12's exercise "Where the deterministic row loses": the shipped model at S = 50 from the DDIM table's
+    noises; the Frechet distance split into its mean and covariance terms (about two minutes on one core)."""
+    from diffnotes.data import load_mnist_5k
+    from diffnotes.evaluation.quality import features, frechet_distance
+    from diffnotes.evaluation.table import common_noise
+    from diffnotes.samplers.ddim import ddim_sample
+
+    images, _ = load_mnist_5k()
+    model, schedule = pretrained.load_digit_model(), pretrained.digits_schedule()
+    x_T, seed = common_noise(200, images.shape[1:], torch.Generator().manual_seed(0))
+    real = features(images).double()
+    terms = {}
+    with torch.no_grad():
+        for name, eta, clip in (("eta 0", 0.0, False), ("eta 0, clipped", 0.0, True), ("eta 1", 1.0, False)):
+            x = ddim_sample(model, schedule, x_T, 50, eta, "linear", torch.Generator().manual_seed(seed), clip_x0=clip)
+            f = features(x.clamp(-1, 1)).double()
+            fd = frechet_distance(f, real)
+            mean_term = float(((f.mean(0) - real.mean(0)) ** 2).sum())
+            terms[name] = (fd, mean_term, fd - mean_term)
+            assert abs(float(x.clamp(-1, 1).mean()) - float(images.mean())) < 0.01
+    (fd0, mean0, cov0), (fd1, mean1, cov1) = terms["eta 0"], terms["eta 1"]
+    assert fd0 - fd1 > 5 and mean0 > mean1 and cov0 - cov1 > mean0 - mean1 > 0
+    assert 0 < fd0 - terms["eta 0, clipped"][0] < (fd0 - fd1) / 3
