@@ -160,6 +160,23 @@ def check_cells_per_section(path: Path) -> dict[str, int]:
     return counts
 
 
+def swallowed_lines(markdown: str) -> list[str]:
+    """Lines of prose that begin with ``%``, which MyST reads as a comment and drops from the page (a percent sign
+    that line-wrapping put at the start of a line); lines inside code fences are code and are left alone."""
+    found, fences = [], []  # the open fences, innermost last: (marker, "code" or "directive"), as in paragraphs()
+    for line in markdown.splitlines():
+        fence = _FENCE.match(line)
+        if fence:
+            marker, info = fence.group(1), line.strip()[len(fence.group(1)):].strip()
+            if fences and not info and marker[0] == fences[-1][0][0] and len(marker) >= len(fences[-1][0]):
+                fences.pop()
+            else:
+                fences.append((marker, "directive" if info.startswith("{") or marker[0] == ":" else "code"))
+        elif not any(kind == "code" for _, kind in fences) and line.lstrip().startswith("%"):
+            found.append(line)
+    return found
+
+
 def headings(path: Path) -> list[str]:
     return [line.lstrip("#").strip() for source in markdown_of(path) for line in source.splitlines()
             if re.match(r"#{2,}\s", line)]
@@ -178,6 +195,12 @@ def checked(paths: list[Path]) -> list:
 def test_paragraphs_are_short(path):
     found = [f"{path.name}: {p}" for source in markdown_of(path) for p in long_paragraphs(source)]
     assert not found, "split or cut these paragraphs:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("path", checked(NOTEBOOKS + PAGES))
+def test_no_line_of_prose_is_dropped_as_a_comment(path):
+    found = [f"{path.name}: {line}" for source in markdown_of(path) for line in swallowed_lines(source)]
+    assert not found, "a line starting with % is a MyST comment; rewrap:\n" + "\n".join(found)
 
 
 @pytest.mark.parametrize("path", checked(NOTEBOOKS))
@@ -214,6 +237,11 @@ def test_a_long_paragraph_is_caught():
     assert not long_paragraphs(f"```python\n{long}\n```\n")  # code is not prose
     assert long_paragraphs(f"```python\nx = 1\n```\n\n{long}\n")  # but the prose after it is
     assert long_paragraphs(f"````{{exercise}} Title\n:label: x\n\n{long}\n````\n")  # so is an exercise
+
+
+def test_a_line_that_starts_with_a_percent_sign_is_caught():
+    prose = "```{note}\nthe share rose to 90.9\n%, and then\n```\n\n```python\n%timeit f()\n```\n\nup 5\n% more"
+    assert swallowed_lines(prose) == ["%, and then", "% more"]
 
 
 def test_a_long_line_is_caught():
