@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n", type=int, default=200, help="samples per checkpoint")
     parser.add_argument("--steps", type=int, default=QUALITY_PROTOCOL["steps"], help="DDIM steps")
     parser.add_argument("--recipe", default="", help="the run's command, for the record")
+    parser.add_argument("--variant", default=None,
+                        help="the name of a variant of a shipped model's recipe (an ablation); none for the shipped run")
     parser.add_argument("--autoencoder", type=Path, default=None, help="exported autoencoder of a latent model's run")
     parser.add_argument("--out", default=None, help="also write the curve as a record")
     args = parser.parse_args(argv)
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
         points.append(point)
     first = next((p for p in points if p["meets_bar"]), None)
     latest = max(args.checkpoints, key=lambda p: p.stat().st_mtime)  # the run's settings as it ended
-    results = {"recipe": args.recipe, "latent": args.autoencoder is not None, "train_config": read_checkpoint(latest)["train_config"],
+    results = {"recipe": args.recipe, "variant": args.variant, "latent": args.autoencoder is not None, "train_config": read_checkpoint(latest)["train_config"],
                "protocol": {**QUALITY_PROTOCOL, "n": args.n, "steps": args.steps}, "threads": torch.get_num_threads(),
                "points": points, "first_at_bar": first and {k: first[k] for k in ("step", "training_seconds")}}
     record = new_record("quality_curve", results)

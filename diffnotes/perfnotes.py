@@ -182,6 +182,16 @@ def first_point(points: list[dict], reached) -> dict | None:
     return next((p for p in sorted(points, key=lambda p: p["step"]) if reached(p)), None)
 
 
+def curves_at_steps_table(curves: dict[str, dict], steps: list[int]) -> str:
+    """The confident share of several runs' ``quality_curve`` records ({name: record}) at the same ``steps``, a row per
+    run; a step a run did not reach (or did not measure) is left empty."""
+    rows = []
+    for name, record in curves.items():
+        share = {p["step"]: p["report"]["confident_fraction"] for p in record["results"]["points"]}
+        rows.append([name] + [f"{share[s]:.1%}" if s in share else "" for s in steps])
+    return markdown_table(["recipe"] + [f"step {s:,}" for s in steps], rows)
+
+
 def quality_curve_table(record: dict) -> str:
     """The checkpoints of a ``quality_curve`` record (``benchmarks/quality_curve.py``), a row each: step, training
     time, images seen, the confident share, the range of the class shares, the Frechet distance, whether the bar holds."""

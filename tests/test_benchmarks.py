@@ -185,6 +185,9 @@ def test_quality_curve_measures_each_checkpoint_in_the_order_written(tmp_path, m
     assert [p["checkpoint"] for p in points] == ["a.pt", "b.pt"] and [p["training_seconds"] for p in points] == [40, 100]
     assert all(p["step"] == 2 and p["report"]["n"] == 4 and p["meets_bar"] is False for p in points)
     assert record["results"]["first_at_bar"] is None and record["results"]["protocol"]["n"] == 4
+    assert record["results"]["variant"] is None
+    run_script("quality_curve.py", args[:-1] + [str(tmp_path / "v.json"), "--variant", "no Min-SNR"], monkeypatch)
+    assert {r["results"]["variant"] for r in perfnotes.load_records("quality_curve", tmp_path)} == {None, "no Min-SNR"}
 
 
 def test_time_to_bar_times_both_recipes_and_reads_the_steps_from_the_curve(tmp_path, monkeypatch):

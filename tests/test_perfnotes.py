@@ -103,3 +103,13 @@ def test_take_turns_reverses_the_order_every_round_and_keeps_each_runs_numbers()
     measured = perfnotes.take_turns({"a": run("a"), "b": run("b"), "c": run("c")}, rounds=3)
     assert order == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]
     assert measured == {"a": [1.0, 6.0, 7.0], "b": [2.0, 5.0, 8.0], "c": [3.0, 4.0, 9.0]}
+
+
+def test_curves_at_steps_table_puts_runs_side_by_side_and_leaves_unreached_steps_empty():
+    def curve(*shares):
+        return {"results": {"points": [{"step": 1000 * (i + 1), "report": {"confident_fraction": c}}
+                                       for i, c in enumerate(shares)]}}
+
+    table = perfnotes.curves_at_steps_table({"a": curve(0.7, 0.78, 0.81), "b": curve(0.655)}, [1000, 3000])
+    assert table.splitlines() == ["| recipe | step 1,000 | step 3,000 |", "|---|---|---|",
+                                  "| a | 70.0% | 81.0% |", "| b | 65.5% |  |"]
