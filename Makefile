@@ -13,7 +13,7 @@ PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:cacheprovider -n $(NPR
 NBVAL := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
 # What the book is made of: when one of these is newer than the last build, make book builds it again (every page:
 # a change of the package can change any chapter's outputs); otherwise make book and make test leave it as it is.
-BOOK_INPUTS := _config.yml _toc.yml references.bib tools/faithful_outputs.py tools/execute_notebooks.py \
+BOOK_INPUTS := _config.yml _toc.yml references.bib $(wildcard _static/*) tools/faithful_outputs.py tools/execute_notebooks.py \
 	$(wildcard book/*) $(shell find diffnotes -name '*.py') $(wildcard diffnotes/weights/*) \
 	$(wildcard benchmarks/results/*.json)
 # One stamp per profile: a book built in another profile is built again.

@@ -162,6 +162,14 @@ def test_page_renders_offline(server, browser, page_path):
     )
     assert not too_wide, f"{page_path}: display math wider than the page: {too_wide}"
 
+    # Code the reader sees fits the text column at a laptop's 1280 px (no sideways scrolling; _static/diffnotes.css).
+    wide_code = page.evaluate(
+        """() => Array.from(document.querySelectorAll('div.cell_input pre'))
+                 .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+                 .map(e => e.textContent.split('\\n').reduce((a, b) => b.length > a.length ? b : a, '').slice(0, 60))"""
+    )
+    assert not wide_code, f"{page_path}: code cells wider than the text column: {wide_code[:3]}"
+
     # Images: each one loaded and has a size.
     broken = page.evaluate(
         "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
