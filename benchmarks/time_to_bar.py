@@ -57,7 +57,7 @@ def seconds_per_step(rounds: int, steps: int) -> dict[str, list[float]]:
             train_step(states[name], images, schedule, RECIPES[name], torch.device("cpu"))
         return (time.perf_counter() - start) / steps
 
-    return take_turns({name: lambda name=name: one_round(name) for name in RECIPES}, rounds, "s per step")
+    return take_turns(RECIPES, one_round, rounds, "s per step")
 
 
 def first_step(points: list[dict], reached) -> int | None:

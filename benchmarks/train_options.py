@@ -75,7 +75,7 @@ def race(config: TrainConfig, rounds: int, steps: int, warmup: int, compiled: bo
             train_step(state, data, schedule, config, cpu)
         return config.batch_size * steps / (time.perf_counter() - start)
 
-    rates = take_turns({name: lambda name=name: one_round(name) for name in runs}, rounds, "img/s")
+    rates = take_turns(runs, one_round, rounds, "img/s")
     torch.set_num_threads(threads)
     return rates
 

@@ -84,10 +84,11 @@ def race(models: dict[str, torch.nn.Module], device: torch.device, batch: int, p
     for key, state in states.items():
         for _ in range(warmup):
             train_step(state, images, schedule, config_of[key], device)
+
     def one_round(key: str) -> float:
         return images_per_second(states[key], images, schedule, config_of[key], device, steps)
 
-    return take_turns({key: lambda key=key: one_round(key) for key in states}, rounds, "img/s")
+    return take_turns(states, one_round, rounds, "img/s")
 
 
 def _sync(device: torch.device) -> None:

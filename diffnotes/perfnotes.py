@@ -108,15 +108,16 @@ def load_records(kind: str, directory: str | Path = RESULTS_DIR) -> list[dict]:
     return sorted(records, key=lambda r: (r["date"], r["file"]))
 
 
-def take_turns(runs: dict, rounds: int, unit: str = "") -> dict[str, list[float]]:
-    """Measure every run of ``runs`` ({name: a function of no arguments that measures one round and returns its
-    number}) ``rounds`` times, the runs taking turns in the order A B, B A, A B, ..., so that a slow spell of a
+def take_turns(names, measure, rounds: int, unit: str = "") -> dict[str, list[float]]:
+    """Call ``measure(name)`` (it measures one round of the run ``name`` and returns its number) for every name of
+    ``names``, ``rounds`` times, the runs taking turns in the order A B, B A, A B, ..., so that a slow spell of a
     shared machine falls on all of them. Returns ``{name: [the number of each round]}``; prints each as it comes,
     followed by ``unit``."""
-    measured: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(names)
+    measured: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        for name in list(runs) if r % 2 == 0 else reversed(list(runs)):
-            measured[name].append(runs[name]())
+        for name in names if r % 2 == 0 else reversed(names):
+            measured[name].append(measure(name))
             print(f"round {r + 1}: {name:24s} {measured[name][-1]:10.3f} {unit}", flush=True)
     return measured
 

@@ -94,13 +94,11 @@ def test_first_point_is_the_earliest_step_that_reaches_a_level_whatever_the_orde
 def test_take_turns_reverses_the_order_every_round_and_keeps_each_runs_numbers():
     order = []
 
-    def run(name):
-        def measure():
-            order.append(name)
-            return float(len(order))
-        return measure
+    def measure(name):
+        order.append(name)
+        return float(len(order))
 
-    measured = perfnotes.take_turns({"a": run("a"), "b": run("b"), "c": run("c")}, rounds=3)
+    measured = perfnotes.take_turns(["a", "b", "c"], measure, rounds=3)
     assert order == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]
     assert measured == {"a": [1.0, 6.0, 7.0], "b": [2.0, 5.0, 8.0], "c": [3.0, 4.0, 9.0]}
 
