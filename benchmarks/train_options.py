@@ -8,8 +8,10 @@ One training step of :func:`diffnotes.training.train_step` on the digit model's 
 AdamW, EMA) on the 5,000 real digits, in the precision given (``bf16``, the package's default where the CPU has
 bfloat16 matrix units, or ``fp32``). The variants, each a fresh network with the same seed:
 
-- ``package``: the step as the package runs it (AdamW's default implementation, contiguous tensors, all threads);
-- ``channels_last``: the network's weights and the images in channels-last memory format;
+- ``package``: the step as the package runs it (AdamW's default implementation, the memory format ``auto`` picks for
+  the precision, :func:`diffnotes.runtime.memory_format`, all threads);
+- ``channels_last`` / ``contiguous``: the network in that memory format (one of them is the package's choice: the
+  pair shows what the choice is worth);
 - ``fused AdamW`` / ``foreach AdamW``: the optimiser's fused (one kernel) and multi-tensor implementations;
 - ``one thread``: ``torch.set_num_threads(1)`` for the step (the package uses every core);
 - ``torch.compile`` (with ``--compile``): the network compiled by Inductor (the compile time is not counted).
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 
@@ -31,6 +34,7 @@ from diffnotes.data import load_mnist_5k
 from diffnotes.nets.unet import UNet
 from diffnotes.perfnotes import new_record, take_turns, write_record
 from diffnotes.pretrained import DIGITS_UNET, digits_schedule
+from diffnotes.runtime import MEMORY_FORMATS, memory_format
 from diffnotes.training import TrainConfig, new_state, train_step
 
 
@@ -39,22 +43,19 @@ def variants(config: TrainConfig, compiled: bool) -> dict:
     format, the threads it runs on."""
     images, _ = load_mnist_5k()
     made = {}
-    names = ["package", "channels_last", "fused AdamW", "foreach AdamW", "one thread"]
+    names = ["package", "channels_last", "contiguous", "fused AdamW", "foreach AdamW", "one thread"]
     names += ["torch.compile"] if compiled else []
     for name in names:
         torch.manual_seed(0)
         model = UNet(DIGITS_UNET)
-        data = images
-        if name == "channels_last":
-            model = model.to(memory_format=torch.channels_last)
-            data = images.contiguous(memory_format=torch.channels_last)
-        state = new_state(model, config)
+        layout = name if name in MEMORY_FORMATS else config.memory_format
+        state = new_state(model, replace(config, memory_format=layout))
         if name in ("fused AdamW", "foreach AdamW"):
             kind = name.split()[0]  # "fused" or "foreach", AdamW's keyword
             state.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0, **{kind: True})
         if name == "torch.compile":
             state.model = torch.compile(model)
-        made[name] = (state, data, 1 if name == "one thread" else torch.get_num_threads())
+        made[name] = (state, images, 1 if name == "one thread" else torch.get_num_threads())
     return made
 
 
@@ -93,7 +94,9 @@ def main(argv: list[str] | None = None) -> dict:
     config = TrainConfig(batch_size=args.batch, lr=8e-4, warmup_steps=1, mixed_precision=args.precision)
     rates = race(config, args.rounds, args.steps, args.warmup, args.compile)
     base = statistics.median(rates["package"])
-    results = {"precision": args.precision, "batch": args.batch, "threads": torch.get_num_threads(),
+    package_layout = str(memory_format(config.memory_format, args.precision, "cpu")).removeprefix("torch.")
+    results = {"precision": args.precision, "package_memory_format": package_layout, "batch": args.batch,
+               "threads": torch.get_num_threads(),
                "rounds": args.rounds, "steps_per_round": args.steps,
                "variants": {name: {"images_per_second": round(statistics.median(r), 1),
                                    "rounds": [round(x, 1) for x in r],

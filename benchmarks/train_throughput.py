@@ -3,6 +3,7 @@
     python benchmarks/train_throughput.py                       # both models, eager, the device's default batch
     python benchmarks/train_throughput.py --precision fp32 bf16 --out benchmarks/results/train_throughput-cpu.json
     python benchmarks/train_throughput.py --batch 2048 --bf16 --compile
+    python benchmarks/train_throughput.py --memory-format contiguous   # both models in the default layout
     python benchmarks/train_throughput.py --time-to-bar         # also: training time until the quality bar is met
 
 One training step = forward, L_simple, backward, AdamW step, EMA update (the loop of diffnotes.training), on
@@ -30,7 +31,7 @@ from diffnotes import schedules
 from diffnotes.nets.unet import UNet, UNetConfig, count_parameters
 from diffnotes.evaluation.timing import flops_per_image
 from diffnotes.perfnotes import cpu_peak_flops, machine, new_record, take_turns, write_record
-from diffnotes.runtime import get_device
+from diffnotes.runtime import MEMORY_FORMATS, get_device, memory_format
 from diffnotes.training import TrainConfig, new_state, train_step
 
 
@@ -66,13 +67,14 @@ def images_per_second(state, images: torch.Tensor, schedule, config: TrainConfig
 
 
 def race(models: dict[str, torch.nn.Module], device: torch.device, batch: int, precision: str | list[str], steps: int,
-         rounds: int, warmup: int) -> dict[str, list[float]]:
+         rounds: int, warmup: int, layout: str = "auto") -> dict[str, list[float]]:
     """Images per second of every model in each precision in each of ``rounds`` rounds of ``steps`` timed steps,
     after ``warmup`` untimed ones; the runs take turns, the order reversed every round. Returns ``{name: [rate per
-    round]}``, the name with ``", bf16"`` (etc.) added when several precisions race."""
+    round]}``, the name with ``", bf16"`` (etc.) added when several precisions race. Every network is put in the memory
+    format ``layout`` names (``auto``: the package's choice for the precision, :func:`diffnotes.runtime.memory_format`)."""
     precisions = [precision] if isinstance(precision, (str, bool)) else list(precision)
-    configs = {p: TrainConfig(steps=warmup + rounds * steps, batch_size=batch, mixed_precision=p, warmup_steps=1)
-               for p in precisions}
+    configs = {p: TrainConfig(steps=warmup + rounds * steps, batch_size=batch, mixed_precision=p, warmup_steps=1,
+                              memory_format=layout) for p in precisions}
     images = torch.rand(4096, 1, 28, 28) * 2 - 1
     schedule = schedules.linear(T=1000).to(device=device, dtype=torch.float32)
     states, config_of = {}, {}
@@ -133,6 +135,8 @@ def main() -> None:
     parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16", "auto"],
                         help="precisions to race (default fp32); one record each")
     parser.add_argument("--compile", action="store_true", help="torch.compile both models")
+    parser.add_argument("--memory-format", default="auto", choices=MEMORY_FORMATS,
+                        help="both models' layout (default auto: the package's choice for each precision)")
     parser.add_argument("--time-to-bar", action="store_true")
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--max-steps", type=int, default=20_000)
@@ -151,7 +155,7 @@ def main() -> None:
         parameters[name] = count_parameters(model)
         step_flops[name] = flops_per_image(model, (1, 28, 28), backward=True)
         models[name] = torch.compile(model) if args.compile else model
-    rates = race(models, device, batch, precisions, steps, args.rounds, warmup=3 if args.compile else 1)
+    rates = race(models, device, batch, precisions, steps, args.rounds, 3 if args.compile else 1, args.memory_format)
     peak = cpu_peak_flops() if device.type == "cpu" else None
     for precision in precisions:
         results = {}
@@ -169,7 +173,9 @@ def main() -> None:
             results["time_to_bar"] = time_to_bar(device, batch, precision, args.eval_every, args.max_steps)
             print(results["time_to_bar"])
         extra = {"precision": precision, "peak": peak, "raced_with": precisions} if len(precisions) > 1 or peak else {}
+        layout = str(memory_format(args.memory_format, precision, device)).removeprefix("torch.")
         record = new_record("train_throughput", {"batch": batch, "bf16": precision == "bf16", "compile": args.compile,
+                                                 "memory_format": layout,
                                                  "steps_per_round": steps, "rounds": args.rounds, **extra, **results})
         print(json.dumps(record))
         if args.out:

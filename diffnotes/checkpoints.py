@@ -87,8 +87,10 @@ def load_checkpoint(path: str | Path, state: TrainState, config: TrainConfig) ->
     # (e.g. mixed_precision=True) as it reads new ones.
     stored = {k: v for k, v in payload["train_config"].items() if k in defaults}
     theirs = asdict(type(config)(**{**defaults, **stored}))
-    # The run's length, and the decay that ends it, may change: a run goes on, or is brought to an end.
-    differ = sorted(k for k in ours if k not in ("steps", "lr_decay_steps") and theirs[k] != ours[k])
+    # The run's length, and the decay that ends it, may change: a run goes on, or is brought to an end; and so may
+    # the network's layout in memory, which changes no number but float rounding.
+    free = ("steps", "lr_decay_steps", "memory_format")
+    differ = sorted(k for k in ours if k not in free and theirs[k] != ours[k])
     if differ:
         theirs = ", ".join(f"{k}={theirs[k]!r}" for k in differ)
         raise ValueError(
@@ -120,7 +122,8 @@ def export_weights(payload: dict, out: str | Path) -> dict:
 
     ``payload`` is a checkpoint as :func:`read_checkpoint` returns it.
     """
-    weights = {k: v.half() if v.is_floating_point() else v for k, v in payload["ema"].items()}
+    # in the default layout, so that the file's bytes do not depend on the memory format the run trained in
+    weights = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in payload["ema"].items()}
     write_atomically(out, lambda f: torch.save(weights, f))
     return weights
 

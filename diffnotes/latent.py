@@ -29,7 +29,7 @@ from diffnotes.checks import one_of, positive_int, positive_ints
 from diffnotes.files import load_checked
 from diffnotes.nets.autoencoder import Autoencoder, AutoencoderConfig, check_shape, load_autoencoder_state
 from diffnotes.nets.unet import UNet, UNetConfig
-from diffnotes.runtime import PRECISIONS, autocast, autocast_dtype, progress_bar
+from diffnotes.runtime import MEMORY_FORMATS, PRECISIONS, autocast, autocast_dtype, progress_bar
 from diffnotes.training import TrainState, ema_decay_at, ema_update, learning_rate, new_state
 
 #: The latent U-Net for 7x7x4 latents, with two levels (7x7, padded to 8x8, and 4x4) of 64 channels each and attention
@@ -55,6 +55,7 @@ class AutoencoderTrainConfig:
         checkpoint_every: steps between checkpoints (when a checkpoint path is given).
         log_every: steps between entries of the loss history.
         seed: seeds the batches and the posterior samples.
+        lr_decay_steps, memory_format: as in :class:`diffnotes.training.TrainConfig` (no decay; the layout ``auto``).
     """
 
     steps: int = 6_000
@@ -68,9 +69,14 @@ class AutoencoderTrainConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     seed: int = 0
+    lr_decay_steps: int = 0
+    memory_format: str = "auto"
 
     def __post_init__(self) -> None:
         one_of("mixed_precision", self.mixed_precision, PRECISIONS, "a precision")
+        one_of("memory_format", self.memory_format, MEMORY_FORMATS, "a memory format")
+        if not 0 <= self.lr_decay_steps <= self.steps:
+            raise ValueError(f"lr_decay_steps must lie in 0..steps={self.steps}, got {self.lr_decay_steps}")
         positive_ints(**{name: getattr(self, name) for name in ("steps", "batch_size", "warmup_steps",
                                                                 "checkpoint_every", "log_every")})
         if not self.lr > 0:

@@ -97,3 +97,12 @@ def check_conditions(examples: torch.Tensor, conditions: torch.Tensor | None, nu
     if null is not None and conditions is not None and tuple(null.shape) not in ((), tuple(conditions.shape[1:])):
         raise ValueError(f"null_condition must have the shape of one condition, {tuple(conditions.shape[1:])}; "
                          f"got {tuple(null.shape)}")
+
+
+def drop_conditions(cond: torch.Tensor, null: torch.Tensor | None, p: float, g: torch.Generator) -> torch.Tensor:
+    """``cond`` with each row replaced by ``null`` with probability ``p``, drawn from ``g`` (no draw when p = 0):
+    classifier-free guidance's training, where the network also learns the unconditional prediction."""
+    if p == 0.0:
+        return cond
+    dropped = torch.rand(cond.shape[0], generator=g) < p
+    return torch.where(dropped.reshape(-1, *([1] * (cond.dim() - 1))), null.to(cond).expand_as(cond), cond)

@@ -39,6 +39,11 @@ DEVICES: tuple[str, ...] = ("auto", "cuda", "mps", "cpu")
 #: The precisions of a training run, ``auto`` (bfloat16 where the device has it natively, else float32), ``bf16`` and
 #: ``fp32``.
 PRECISIONS: tuple[str, ...] = ("auto", "bf16", "fp32")
+#: The memory formats of a training run's network, ``auto`` (channels-last for a float32 run on a CPU, where it was
+#: measured faster, the default layout elsewhere), ``channels_last`` and ``contiguous``.
+MEMORY_FORMATS: tuple[str, ...] = ("auto", "channels_last", "contiguous")
+#: The allowed values of a training config's named settings, for the command lines that fill one in.
+SETTING_CHOICES: dict[str, tuple[str, ...]] = {"mixed_precision": PRECISIONS, "memory_format": MEMORY_FORMATS}
 PROFILE_ENV = "DIFFNOTES_PROFILE"
 DEVICE_ENV = "DIFFNOTES_DEVICE"
 
@@ -129,6 +134,22 @@ def autocast_dtype(precision: str, device: str | torch.device) -> torch.dtype | 
     if precision == "bf16" or (precision == "auto" and native_bf16(device)):
         return torch.bfloat16
     return None
+
+
+def memory_format(choice: str, precision: str, device: str | torch.device) -> torch.memory_format:
+    """The memory format of a network trained in ``precision`` on ``device``, for ``choice`` in :data:`MEMORY_FORMATS`.
+
+    ``auto`` is channels-last (each pixel's channels side by side) for a float32 run on a CPU: oneDNN's convolutions
+    run faster on that layout, 1.15x the images per second for the digit U-Net's training step in float32; in
+    bfloat16 the step was slower that way (0.88x; PyTorch's group norm is slow on channels-last bfloat16), and on a
+    GPU it is unmeasured, so ``auto`` keeps the default layout there (the performance notes,
+    ``benchmarks/train_options.py``).
+    """
+    one_of("memory_format", choice, MEMORY_FORMATS, "a memory format")
+    if choice == "auto":
+        fp32_on_cpu = torch.device(device).type == "cpu" and autocast_dtype(precision, device) is None
+        choice = "channels_last" if fp32_on_cpu else "contiguous"
+    return torch.channels_last if choice == "channels_last" else torch.contiguous_format
 
 
 def autocast(device: str | torch.device, dtype: torch.dtype | None) -> contextlib.ExitStack:

@@ -35,7 +35,7 @@ from diffnotes.latent import AutoencoderTrainConfig, fit_autoencoder
 from diffnotes.nets.autoencoder import LATENT_SIZES, Autoencoder, AutoencoderConfig, load_autoencoder_state
 from diffnotes.nets.unet import count_parameters
 from diffnotes.perfnotes import machine
-from diffnotes.runtime import PRECISIONS
+from diffnotes.runtime import SETTING_CHOICES
 
 
 def heldout_split(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="auto, cuda, mps or cpu (default: $DIFFNOTES_DEVICE or auto)")
     parser.add_argument("--seconds", type=float, default=0.0, help="add to the recorded duration (earlier sessions)")
     for f in fields(AutoencoderTrainConfig):
-        choices = PRECISIONS if f.name == "mixed_precision" else None
+        choices = SETTING_CHOICES.get(f.name)
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=None, choices=choices)
     args = parser.parse_args(argv)
     names = [f.name for f in fields(AutoencoderTrainConfig)]

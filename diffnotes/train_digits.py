@@ -30,7 +30,7 @@ from diffnotes.files import sha256, write_json
 from diffnotes.nets.unet import UNet
 from diffnotes.perfnotes import machine
 from diffnotes.pretrained import DIGITS_T, DIGITS_UNET, QUALITY_PROTOCOL, digits_schedule, golden_run, measure_quality
-from diffnotes.runtime import PRECISIONS
+from diffnotes.runtime import SETTING_CHOICES
 from diffnotes.training import TrainConfig
 
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality-steps", type=int, default=QUALITY_PROTOCOL["steps"], help="their DDIM steps")
     for f in fields(TrainConfig):
         kind = _yes_no if isinstance(f.default, bool) else type(f.default)
-        choices = PRECISIONS if f.name == "mixed_precision" else None
+        choices = SETTING_CHOICES.get(f.name)
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None, choices=choices)
     args = parser.parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}

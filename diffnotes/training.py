@@ -18,8 +18,9 @@ from torch import nn
 from diffnotes.checkpoints import load_checkpoint, save_checkpoint
 from diffnotes.checks import one_of, positive_ints
 from diffnotes.nets.mlp import MLP, MLPConfig
-from diffnotes.objective import check_conditions, simple_loss
-from diffnotes.runtime import PRECISIONS, autocast, autocast_dtype, by_profile, progress_bar
+from diffnotes.objective import check_conditions, drop_conditions, simple_loss
+from diffnotes.runtime import (MEMORY_FORMATS, PRECISIONS, autocast, autocast_dtype, by_profile, memory_format,
+                               progress_bar)
 from diffnotes.schedules import Schedule, make_schedule
 from diffnotes.toy import moons
 
@@ -44,6 +45,8 @@ class TrainConfig:
         cond_dropout: the share of examples whose condition is replaced by the null condition (for guidance).
         snr_gamma: 0 trains on L_simple, gamma > 0 with Min-SNR-gamma (:func:`diffnotes.objective.simple_loss`).
         lr_decay_steps: the last this many of ``steps`` take the learning rate linearly down to 0 (0: constant).
+        memory_format: the network's layout, ``"auto"`` (channels-last for float32 on a CPU, where it is faster),
+            ``"channels_last"`` or ``"contiguous"`` (:func:`diffnotes.runtime.memory_format`); it changes only rounding.
     """
 
     steps: int = 10_000
@@ -59,11 +62,13 @@ class TrainConfig:
     cond_dropout: float = 0.0
     snr_gamma: float = 0.0
     lr_decay_steps: int = 0
+    memory_format: str = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.mixed_precision, bool):  # before the precisions had names: True meant bf16 where native
             object.__setattr__(self, "mixed_precision", "auto" if self.mixed_precision else "fp32")
         one_of("mixed_precision", self.mixed_precision, PRECISIONS, "a precision")
+        one_of("memory_format", self.memory_format, MEMORY_FORMATS, "a memory format")
         positive_ints(**{name: getattr(self, name) for name in ("steps", "batch_size", "checkpoint_every", "log_every")})
         allowed = {"ema_decay": (0.0 <= self.ema_decay < 1.0, "[0, 1)"),
                    "cond_dropout": (0.0 <= self.cond_dropout < 1.0, "[0, 1)"),
@@ -109,20 +114,21 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 def ema_decay_at(config: TrainConfig, step: int) -> float:
     """The EMA decay at ``step``: min(ema_decay, (1 + step) / (10 + step)). The warm-up keeps the average from
-    holding on to the untrained initial weights: with a fixed decay of 0.999, a quarter of the average would still be
-    the initial network after 1,400 steps, and an average of an untrained and a trained network is no network at all.
-    """
+    holding on to the untrained initial weights (with a fixed 0.999, a quarter of the average would still be the
+    initial network after 1,400 steps: an average of an untrained and a trained network is no network at all)."""
     return min(config.ema_decay, (1 + step) / (10 + step))
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Linear warm-up to ``config.lr``, then constant (Ho et al.), then down to 0 over ``lr_decay_steps`` if set."""
-    decay = getattr(config, "lr_decay_steps", 0)  # (the autoencoder's config has none)
+    decay = config.lr_decay_steps
     return config.lr * min(1.0, (step + 1) / config.warmup_steps, (config.steps - step) / decay if decay else 1.0)
 
 
 def new_state(model: nn.Module, config: TrainConfig) -> TrainState:
-    """A fresh run: an EMA copy of the model, AdamW, and a CPU generator seeded with ``config.seed``."""
+    """A fresh run (an EMA copy of the model, AdamW, a CPU generator seeded with ``config.seed``), the model put in the
+    run's memory format in place."""
+    model.to(memory_format=memory_format(config.memory_format, config.mixed_precision, next(model.parameters()).device))
     return TrainState(
         model=model,
         ema=copy.deepcopy(model).requires_grad_(False),
@@ -152,7 +158,7 @@ def train_step(
     index = torch.randint(0, images.shape[0], (config.batch_size,), generator=g)
     t = torch.randint(1, schedule.T + 1, (config.batch_size,), generator=g)
     eps = torch.randn((config.batch_size, *images.shape[1:]), generator=g)
-    cond = None if conditions is None else _drop(conditions[index], null_condition, config.cond_dropout, g)
+    cond = None if conditions is None else drop_conditions(conditions[index], null_condition, config.cond_dropout, g)
     mine = _part(config.batch_size, *shard)  # the whole batch, or this process's part of it
     x0, t, eps = images[index[mine]].to(device, non_blocking=True), t[mine].to(device), eps[mine].to(device)
     cond = None if cond is None else cond[mine].to(device)
@@ -173,14 +179,6 @@ def _part(batch_size: int, rank: int, world: int) -> slice:
     if batch_size % world:
         raise ValueError(f"batch_size={batch_size} must be divisible by the number of processes, {world}")
     return slice(rank * batch_size // world, (rank + 1) * batch_size // world)
-
-
-def _drop(cond: torch.Tensor, null: torch.Tensor | None, p: float, g: torch.Generator) -> torch.Tensor:
-    """``cond`` with each row replaced by ``null`` with probability ``p`` (no random draw when p = 0)."""
-    if p == 0.0:
-        return cond
-    dropped = torch.rand(cond.shape[0], generator=g) < p
-    return torch.where(dropped.reshape(-1, *([1] * (cond.dim() - 1))), null.to(cond).expand_as(cond), cond)
 
 
 def train(

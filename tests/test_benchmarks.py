@@ -43,6 +43,8 @@ def test_train_throughput_races_precisions_and_states_the_fraction_of_peak(tmp_p
     assert sorted(records) == ["bf16", "fp32"] and records["bf16"]["results"]["bf16"]
     for precision, record in records.items():
         assert record["file"] == f"t-{precision}.json" and record["results"]["raced_with"] == ["fp32", "bf16"]
+        # both models in the layout the package picks for the precision on a CPU
+        assert record["results"]["memory_format"] == {"fp32": "channels_last", "bf16": "contiguous_format"}[precision]
         peak = record["results"]["peak"]
         assert peak["fp32"] > 0 and "GHz" in peak["method"]
         for name in ("diffnotes UNet", "diffusers UNet2DModel"):
@@ -214,7 +216,8 @@ def test_train_options_races_every_variant_against_the_package_step(tmp_path, mo
     assert torch.get_num_threads() == threads  # the one-thread variant gives the threads back
     (record,) = perfnotes.load_records("train_options", tmp_path)
     variants = record["results"]["variants"]
-    assert list(variants) == ["package", "channels_last", "fused AdamW", "foreach AdamW", "one thread"]
+    assert list(variants) == ["package", "channels_last", "contiguous", "fused AdamW", "foreach AdamW", "one thread"]
+    assert record["results"]["package_memory_format"] == "channels_last"  # float32 on a CPU
     assert variants["package"]["ratio_to_package"] == 1.0
     for v in variants.values():  # three rounds each, and their median
         assert len(v["rounds"]) == 3 and v["images_per_second"] == sorted(v["rounds"])[1]

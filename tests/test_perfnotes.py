@@ -51,17 +51,19 @@ def test_tables_from_records():
         "batch": 64, "bf16": False, "compile": False,
         "ours": {"parameters": 1_112_801, "images_per_second": 94.5}, "theirs": {"parameters": 2e6, "images_per_second": 99.0},
     })
-    other = {**perfnotes.new_record("train_throughput", {"batch": 8, "bf16": True, "compile": True,
+    other = {**perfnotes.new_record("train_throughput", {"batch": 8, "bf16": True, "compile": True, "memory_format": "channels_last",
                                                         "ours": {"parameters": 1_112_801, "images_per_second": 5e4,
                                                                  "rounds": [49_000.4, 5e4, 51_200]}}),
              "machine": "a GPU"}
     first, second = perfnotes.throughput_table([run, other, {**run, "date": "2026-01-01"}]).split("\n\n" + "Images")
     first = first.splitlines()
     assert first[0].startswith(f"Images per second on **{run['machine']}** (PyTorch {run['torch']}; 2026-01-01, ")
-    assert first[2:] == ["| batch | precision | compiled | ours (1.11 M) | theirs (2.00 M) |", "|---|---|---|---|---|",
-                         "| 64 | fp32 | no | 94 | 99 |", "| 64 | fp32 | no | 94 | 99 |"]
-    assert second.splitlines()[2:] == ["| batch | precision | compiled | ours (1.11 M) |", "|---|---|---|---|",
-                                       "| 8 | bf16 | yes | 50,000 (49,000-51,200) |"]
+    # a record from before the layout was recorded ran in the default one
+    assert first[2:] == ["| batch | precision | layout | compiled | ours (1.11 M) | theirs (2.00 M) |",
+                         "|---|---|---|---|---|---|",
+                         "| 64 | fp32 | default | no | 94 | 99 |", "| 64 | fp32 | default | no | 94 | 99 |"]
+    assert second.splitlines()[2:] == ["| batch | precision | layout | compiled | ours (1.11 M) |", "|---|---|---|---|---|",
+                                       "| 8 | bf16 | channels-last | yes | 50,000 (49,000-51,200) |"]
     times = perfnotes.new_record("notebook_times", {"seconds": {"a.ipynb": 12.0, "b.ipynb": 75.5}})
     assert perfnotes.notebook_table(times).splitlines()[2:] == ["| a.ipynb | 12.0 | yes |", "| b.ipynb | 75.5 | **no** |"]
 

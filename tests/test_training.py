@@ -246,3 +246,43 @@ def test_learning_rate_warms_up_holds_and_decays_over_the_last_steps():
     assert all(learning_rate(decayed, s) == learning_rate(flat, s) for s in range(61))
     assert [learning_rate(decayed, s) for s in (80, 99)] == pytest.approx([5e-4, 2.5e-5])
     assert learning_rate(flat, 99) == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_auto_memory_format_is_channels_last_exactly_for_float32_on_a_cpu(amx, monkeypatch):
+    from diffnotes import runtime
+
+    monkeypatch.setattr(runtime, "_cpu_has_amx", lambda: amx)
+    last, default = torch.channels_last, torch.contiguous_format
+    assert runtime.memory_format("auto", "fp32", "cpu") == last and runtime.memory_format("auto", "bf16", "cpu") == default
+    assert runtime.memory_format("auto", "auto", "cpu") == (default if amx else last)
+    assert runtime.memory_format("auto", "fp32", "meta") == default  # not a CPU: unmeasured, the default layout
+    assert runtime.memory_format("channels_last", "bf16", "cpu") == last
+    assert runtime.memory_format("contiguous", "fp32", "cpu") == default
+    with pytest.raises(ValueError, match="memory_format='nhwc' is not a memory format; valid choices are: auto, channels_last, contiguous"):
+        TrainConfig(memory_format="nhwc")
+
+
+def test_the_memory_format_changes_no_number_but_float_rounding(tmp_path):
+    """The same run in both layouts: channels-last weights, the same losses and weights to float rounding; a checkpoint
+    written in one layout resumes in the other, and the exported weights are in the default layout either way."""
+    from diffnotes.checkpoints import export_weights
+
+    s, runs = schedules.linear(T=50), {}
+    for layout in ("channels_last", "contiguous"):
+        path = tmp_path / f"{layout}.pt"
+        runs[layout] = train(tiny_model(), data(), s, config(steps=6, memory_format=layout, mixed_precision="fp32"),
+                             checkpoint=path, progress=False)
+    last, default = runs["channels_last"], runs["contiguous"]
+    convs = [p for p in last.model.parameters() if p.dim() == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    assert sum(not p.is_contiguous() for p in convs) > len(convs) / 2  # (a 1x1 kernel, or one channel, is both)
+    assert all(p.is_contiguous() for p in default.model.parameters())
+    assert last.history["loss"] == pytest.approx(default.history["loss"], rel=1e-5)
+    for a, b in zip(last.model.parameters(), default.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    other = train(tiny_model(), data(), s, config(steps=8, memory_format="contiguous", mixed_precision="fp32"),
+                  checkpoint=tmp_path / "channels_last.pt", progress=False)
+    assert other.step == 8
+    weights = export_weights(read_checkpoint(tmp_path / "channels_last.pt"), tmp_path / "w.pt")
+    assert all(v.is_contiguous() for v in weights.values())
