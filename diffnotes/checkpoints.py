@@ -5,7 +5,7 @@ Nothing a reader trains is lost:
 - checkpoints are written atomically (to a temporary file in the same folder, flushed, then renamed over the old
   one), so an interruption mid-write leaves the previous checkpoint intact;
 - they hold everything the loop needs to continue (model, EMA, optimiser, step, random-generator states, loss
-  history), so ``train(..., checkpoint=path)`` resumes where it stopped, and on a CPU a resumed run reproduces the
+  history, and the machines that trained the run, for its provenance), so ``train(..., checkpoint=path)`` resumes where it stopped, and on a CPU a resumed run reproduces the
   uninterrupted one exactly;
 - they are loaded with ``torch.load(weights_only=True)`` (no code runs from the file), and a corrupted or mismatched
   file gets a clear error instead of a half-loaded model.
@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from diffnotes.files import write_atomically
+from diffnotes.perfnotes import machine
 
 if TYPE_CHECKING:  # the training loop imports this module; its types are only annotations here
     from diffnotes.training import TrainConfig, TrainState
@@ -42,6 +43,7 @@ def save_checkpoint(path: str | Path, state: TrainState, config: TrainConfig) ->
         "generator": state.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "history": state.history,
+        "machines": state.machines,
     }
     write_atomically(path, lambda f: torch.save(payload, f))
 
@@ -104,6 +106,22 @@ def load_checkpoint(path: str | Path, state: TrainState, config: TrainConfig) ->
     torch.set_rng_state(payload["torch_rng"])
     state.step = int(payload["step"])
     state.history = {k: list(v) for k, v in payload["history"].items()}
+    state.machines = list(payload.get("machines", []))  # (older checkpoints did not keep them)
+
+
+def note_machine(state: TrainState, steps: int, world: int = 1, device_type: str = "cpu") -> None:
+    """Add the machine this process runs on (with ``world`` processes) to ``state.machines``, which the checkpoint
+    keeps, if the run has steps left to train: a provenance names the machines that trained the run, not the one that
+    only resumed it to export."""
+    here = machine() if world == 1 else f"{world} processes ({device_type}) on {machine()}"
+    if state.step < steps and here not in state.machines:
+        state.machines.append(here)
+
+
+def trained_on(state: TrainState) -> str:
+    """The machines that trained the run, for a provenance's ``device`` (this one, for a checkpoint from before they
+    were kept)."""
+    return "; ".join(state.machines) or machine()
 
 
 def _bare(model: nn.Module) -> nn.Module:

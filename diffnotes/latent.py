@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from diffnotes.checkpoints import load_checkpoint, save_checkpoint
+from diffnotes.checkpoints import load_checkpoint, note_machine, save_checkpoint
 from diffnotes.checks import one_of, positive_int, positive_ints
 from diffnotes.files import load_checked
 from diffnotes.nets.autoencoder import Autoencoder, AutoencoderConfig, check_shape, load_autoencoder_state
@@ -149,6 +149,7 @@ def fit_autoencoder(
     state.history = {"step": [], "loss": [], "reconstruction": [], "kl": []}
     if checkpoint is not None and Path(checkpoint).exists():
         load_checkpoint(checkpoint, state, config)
+    note_machine(state, config.steps, device_type=device.type)
     model.train()
     bar = progress_bar(config.steps, state.step, progress, desc="autoencoder", unit="step")
     running: list[tuple[float, float, float]] = []

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 import diffnotes
-from diffnotes.checkpoints import export_weights, read_checkpoint, shared_provenance
+from diffnotes.checkpoints import export_weights, read_checkpoint, shared_provenance, trained_on
 from diffnotes.data import load_mnist_5k
 from diffnotes.evaluation.classifier import ClassifierConfig, classify, holdout_split
 from diffnotes.evaluation.quality import CONFIDENCE_THRESHOLD
@@ -87,7 +87,7 @@ def train_autoencoder(config: AutoencoderTrainConfig, model_config: AutoencoderC
     model = Autoencoder(model_config)
     start = time.time()
     state = fit_autoencoder(model, images[train_idx], config, rt.device, checkpoint=checkpoint)
-    return {"seconds_this_session": round(time.time() - start, 1), "final_step": state.step, "device": machine()}
+    return {"seconds_this_session": round(time.time() - start, 1), "final_step": state.step, "device": trained_on(state)}
 
 
 def export(checkpoint: Path, out: Path, record: dict) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 import diffnotes
-from diffnotes.checkpoints import export_weights, read_checkpoint, shared_provenance
+from diffnotes.checkpoints import export_weights, read_checkpoint, shared_provenance, trained_on
 from diffnotes.data import load_mnist_5k
 from diffnotes.distributed import join, leave, train_distributed
 from diffnotes.evaluation.quality import meets_bar
@@ -44,8 +44,7 @@ def train_digits(config: TrainConfig, checkpoint: Path, device: str | None = Non
     model = UNet(DIGITS_UNET)
     start = time.time()
     state = train_distributed(model, images, digits_schedule(), config, where.device, checkpoint=checkpoint)
-    on = machine() if where.world == 1 else f"{where.world} processes ({where.device.type}) on {machine()}"
-    return {"seconds_this_session": round(time.time() - start, 1), "final_step": state.step, "device": on}
+    return {"seconds_this_session": round(time.time() - start, 1), "final_step": state.step, "device": trained_on(state)}
 
 
 def export(checkpoint: Path, out: Path, record: dict, protocol: dict | None = None) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 import diffnotes
-from diffnotes.checkpoints import export_weights, read_checkpoint, shared_provenance
+from diffnotes.checkpoints import export_weights, read_checkpoint, shared_provenance, trained_on
 from diffnotes.data import load_mnist_5k
 from diffnotes.evaluation.quality import QualityReport, evaluate, meets_bar
 from diffnotes.evaluation.table import common_noise
@@ -105,7 +105,7 @@ def train_latent(autoencoder: Autoencoder, config: TrainConfig, checkpoint: Path
     model = UNet(latent_unet(autoencoder))
     start = time.time()
     state = train(model, latents, digits_schedule(), config, rt.device, checkpoint=checkpoint)
-    return {"seconds_this_session": round(time.time() - start, 1), "final_step": state.step, "device": machine(),
+    return {"seconds_this_session": round(time.time() - start, 1), "final_step": state.step, "device": trained_on(state),
             "scale_factor": scale, "posterior_std_over_latent_std": round(ratio, 6)}
 
 

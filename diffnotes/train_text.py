@@ -35,12 +35,11 @@ import torch
 
 import diffnotes
 from diffnotes.captions import NUMBER_WORDS, VOCABULARY, caption_digits
-from diffnotes.checkpoints import export_weights, read_checkpoint, shared_provenance
+from diffnotes.checkpoints import export_weights, read_checkpoint, shared_provenance, trained_on
 from diffnotes.data import load_mnist_5k
 from diffnotes.files import sha256, write_json
 from diffnotes.nets.autoencoder import Autoencoder
 from diffnotes.nets.text import TextUNet, TextUNetConfig, Tokenizer
-from diffnotes.perfnotes import machine
 from diffnotes.pipeline import load_text_pipeline
 from diffnotes.pretrained import DIGITS_T, digits_schedule
 from diffnotes.prompt_quality import generate, read_shares
@@ -76,7 +75,7 @@ def train_text(autoencoder: Autoencoder, config: TrainConfig, checkpoint: Path, 
     state = train(model, latents, digits_schedule(), config, rt.device, checkpoint=checkpoint, conditions=ids,
                   null_condition=null)
     return {"seconds_this_session": round(time.time() - start + caption_seconds, 1), "final_step": state.step,
-            "device": machine(), "scale_factor": scale, "caption_thresholds": thresholds,
+            "device": trained_on(state), "scale_factor": scale, "caption_thresholds": thresholds,
             "vocabulary": list(VOCABULARY), "example_captions": captions[:20]}
 
 

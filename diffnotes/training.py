@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from diffnotes.checkpoints import load_checkpoint, save_checkpoint
+from diffnotes.checkpoints import load_checkpoint, note_machine, save_checkpoint
 from diffnotes.checks import one_of, positive_ints
 from diffnotes.nets.mlp import MLP, MLPConfig
 from diffnotes.objective import check_conditions, drop_conditions, simple_loss
@@ -101,6 +101,7 @@ class TrainState:
     generator: torch.Generator
     step: int = 0
     history: dict[str, list[float]] = field(default_factory=lambda: {"step": [], "loss": []})
+    machines: list[str] = field(default_factory=list)  # those that trained the run (checkpoints.note_machine)
 
 
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
@@ -214,6 +215,7 @@ def train(
     state = new_state(model, config)
     if checkpoint is not None and Path(checkpoint).exists():
         load_checkpoint(checkpoint, state, config)
+    note_machine(state, config.steps, shard[1], device.type)
     state.model = model if wrap is None else wrap(model)
     model.train()
     bar = progress_bar(config.steps, state.step, progress and shard[0] == 0, desc="training", unit="step")

@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import gen
 
-from diffnotes import files
+from diffnotes import files, perfnotes
 from diffnotes.data import load_mnist_5k
 from diffnotes.gaussians import gaussian_kl
 from diffnotes.latent import (
@@ -179,6 +179,7 @@ def test_a_resumed_run_repeats_the_uninterrupted_one(tmp_path):
     fit_autoencoder(model(), images, tiny_run(steps=10), checkpoint=checkpoint, progress=False)
     resumed = fit_autoencoder(model(seed=1), images, tiny_run(steps=20), checkpoint=checkpoint, progress=False)
     assert resumed.step == 20 and resumed.history == whole.history
+    assert resumed.machines == [perfnotes.machine()]  # kept by the checkpoint, this machine once
     for a, b in zip(whole.ema.state_dict().values(), resumed.ema.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="other settings \\(kl_weight=1e-06\\)"):

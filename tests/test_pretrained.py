@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import TINY_UNET
 
-from diffnotes import files, pretrained, train_digits
+from diffnotes import checkpoints, files, perfnotes, pretrained, train_digits
 from diffnotes.evaluation import quality
 from diffnotes.nets.unet import UNet
 
@@ -55,6 +55,12 @@ def test_entry_point_trains_resumes_and_exports(tmp_path, monkeypatch):
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     model = UNet(tiny)
     model.load_state_dict({k: v.float() for k, v in state.items()})
+    # the provenance names the machine that trained the run, also when another one only exports it
+    assert provenance["device"] == perfnotes.machine()
+    for module in (checkpoints, train_digits):
+        monkeypatch.setattr(module, "machine", lambda: "another machine")
+    assert train_digits.main(common + ["--steps", "4", "--export", str(out), *quality]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["device"] == perfnotes.machine()
 
 
 def test_entry_point_rejects_bad_booleans(tmp_path):

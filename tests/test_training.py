@@ -286,3 +286,23 @@ def test_the_memory_format_changes_no_number_but_float_rounding(tmp_path):
     assert other.step == 8
     weights = export_weights(read_checkpoint(tmp_path / "channels_last.pt"), tmp_path / "w.pt")
     assert all(v.is_contiguous() for v in weights.values())
+
+
+def test_a_checkpoint_names_the_machines_that_trained_it_not_one_that_only_exported(tmp_path, monkeypatch):
+    from diffnotes import checkpoints
+    from diffnotes.checkpoints import trained_on
+
+    s, path = schedules.linear(T=50), tmp_path / "run.pt"
+    monkeypatch.setattr(checkpoints, "machine", lambda: "the first machine")
+    first = train(tiny_model(), data(), s, config(steps=4), checkpoint=path, progress=False)
+    assert first.machines == ["the first machine"] and read_checkpoint(path)["machines"] == ["the first machine"]
+    monkeypatch.setattr(checkpoints, "machine", lambda: "the exporting machine")
+    resumed = train(tiny_model(), data(), s, config(steps=4), checkpoint=path, progress=False)  # nothing left to train
+    assert trained_on(resumed) == "the first machine"
+    more = train(tiny_model(), data(), s, config(steps=6), checkpoint=path, progress=False)
+    assert trained_on(more) == "the first machine; the exporting machine"
+    payload = read_checkpoint(path)
+    del payload["machines"]  # a checkpoint from before they were kept: this machine, as before
+    torch.save(payload, path)
+    older = train(tiny_model(), data(), s, config(steps=6), checkpoint=path, progress=False)
+    assert older.machines == [] and trained_on(older) == "the exporting machine"
