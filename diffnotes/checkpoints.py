@@ -5,8 +5,8 @@ Nothing a reader trains is lost:
 - checkpoints are written atomically (to a temporary file in the same folder, flushed, then renamed over the old
   one), so an interruption mid-write leaves the previous checkpoint intact;
 - they hold everything the loop needs to continue (model, EMA, optimiser, step, random-generator states, loss
-  history, and the machines that trained the run, for its provenance), so ``train(..., checkpoint=path)`` resumes where it stopped, and on a CPU a resumed run reproduces the
-  uninterrupted one exactly;
+  history, and the machines that trained the run, for its provenance), so ``train(..., checkpoint=path)`` resumes
+  where it stopped, and on a CPU a resumed run reproduces the uninterrupted one exactly;
 - they are loaded with ``torch.load(weights_only=True)`` (no code runs from the file), and a corrupted or mismatched
   file gets a clear error instead of a half-loaded model.
 """

@@ -133,8 +133,8 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 
 def throughput_table(records: list[dict]) -> str:
     """The images per second of ``train_throughput`` records: a table per machine, a row per run (batch size,
-    precision, memory format, compiled or not) and a column per model, with its number of parameters in the header. Where a record
-    kept several rounds, a cell shows their median and, in brackets, their range."""
+    precision, memory format, compiled or not) and a column per model, with its number of parameters in the header.
+    Where a record kept several rounds, a cell shows their median and, in brackets, their range."""
     by_machine: dict[str, list[dict]] = {}
     for record in records:
         by_machine.setdefault(record["machine"], []).append(record)
@@ -145,9 +145,11 @@ def throughput_table(records: list[dict]) -> str:
             for model, m in run["results"].items():
                 if isinstance(m, dict) and "images_per_second" in m:
                     models.setdefault(model, m["parameters"])
-        header = ["batch", "precision", "layout", "compiled", *(f"{model} ({p / 1e6:.2f} M)" for model, p in models.items())]
-        rows = [[res["batch"], "bf16" if res["bf16"] else "fp32", _LAYOUTS[res.get("memory_format", "contiguous_format")],
-                 "yes" if res["compile"] else "no", *(_rate(res[model]) if model in res else "-" for model in models)]
+        header = ["batch", "precision", "layout", "compiled",
+                  *(f"{model} ({p / 1e6:.2f} M)" for model, p in models.items())]
+        rows = [[res["batch"], "bf16" if res["bf16"] else "fp32",
+                 _LAYOUTS[res.get("memory_format", "contiguous_format")], "yes" if res["compile"] else "no",
+                 *(_rate(res[model]) if model in res else "-" for model in models)]
                 for res in (run["results"] for run in runs)]
         versions = ", ".join(sorted({run["torch"] for run in runs}))
         dates = ", ".join(sorted({run["date"] for run in runs}))

@@ -140,7 +140,7 @@ def memory_format(choice: str, precision: str, device: str | torch.device) -> to
     """The memory format of a network trained in ``precision`` on ``device``, for ``choice`` in :data:`MEMORY_FORMATS`.
 
     ``auto`` is channels-last (each pixel's channels side by side) for a float32 run on a CPU: oneDNN's convolutions
-    run faster on that layout, 1.15x the images per second for the digit U-Net's training step in float32; in
+    run faster on that layout, 1.12x the images per second for the digit U-Net's training step in float32; in
     bfloat16 the step was slower that way (0.88x; PyTorch's group norm is slow on channels-last bfloat16), and on a
     GPU it is unmeasured, so ``auto`` keeps the default layout there (the performance notes,
     ``benchmarks/train_options.py``).
