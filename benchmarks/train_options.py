@@ -34,14 +34,13 @@ from diffnotes.data import load_mnist_5k
 from diffnotes.nets.unet import UNet
 from diffnotes.perfnotes import new_record, take_turns, write_record
 from diffnotes.pretrained import DIGITS_UNET, digits_schedule
-from diffnotes.runtime import MEMORY_FORMATS, memory_format
+from diffnotes.runtime import MEMORY_FORMATS, memory_format_name
 from diffnotes.training import TrainConfig, new_state, train_step
 
 
 def variants(config: TrainConfig, compiled: bool) -> dict:
-    """``{name: (state, images, threads)}``: a fresh network and optimiser per variant, the images in its memory
-    format, the threads it runs on."""
-    images, _ = load_mnist_5k()
+    """``{name: (state, threads)}``: a fresh network (in its memory format) and optimiser per variant, and the threads
+    it runs on."""
     made = {}
     names = ["package", "channels_last", "contiguous", "fused AdamW", "foreach AdamW", "one thread"]
     names += ["torch.compile"] if compiled else []
@@ -55,25 +54,26 @@ def variants(config: TrainConfig, compiled: bool) -> dict:
             state.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0, **{kind: True})
         if name == "torch.compile":
             state.model = torch.compile(model)
-        made[name] = (state, images, 1 if name == "one thread" else torch.get_num_threads())
+        made[name] = (state, 1 if name == "one thread" else torch.get_num_threads())
     return made
 
 
 def race(config: TrainConfig, rounds: int, steps: int, warmup: int, compiled: bool) -> dict[str, list[float]]:
     schedule = digits_schedule().to(dtype=torch.float32)
     cpu, threads = torch.device("cpu"), torch.get_num_threads()
+    images, _ = load_mnist_5k()
     runs = variants(config, compiled)
-    for state, data, n in runs.values():
+    for state, n in runs.values():
         torch.set_num_threads(n)
         for _ in range(warmup):
-            train_step(state, data, schedule, config, cpu)
+            train_step(state, images, schedule, config, cpu)
 
     def one_round(name: str) -> float:
-        state, data, n = runs[name]
+        state, n = runs[name]
         torch.set_num_threads(n)
         start = time.perf_counter()
         for _ in range(steps):
-            train_step(state, data, schedule, config, cpu)
+            train_step(state, images, schedule, config, cpu)
         return config.batch_size * steps / (time.perf_counter() - start)
 
     rates = take_turns(runs, one_round, rounds, "img/s")
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     config = TrainConfig(batch_size=args.batch, lr=8e-4, warmup_steps=1, mixed_precision=args.precision)
     rates = race(config, args.rounds, args.steps, args.warmup, args.compile)
     base = statistics.median(rates["package"])
-    package_layout = str(memory_format(config.memory_format, args.precision, "cpu")).removeprefix("torch.")
+    package_layout = memory_format_name(config.memory_format, args.precision, "cpu")
     results = {"precision": args.precision, "package_memory_format": package_layout, "batch": args.batch,
                "threads": torch.get_num_threads(),
                "rounds": args.rounds, "steps_per_round": args.steps,

@@ -31,7 +31,7 @@ from diffnotes import schedules
 from diffnotes.nets.unet import UNet, UNetConfig, count_parameters
 from diffnotes.evaluation.timing import flops_per_image
 from diffnotes.perfnotes import cpu_peak_flops, machine, new_record, take_turns, write_record
-from diffnotes.runtime import MEMORY_FORMATS, get_device, memory_format
+from diffnotes.runtime import MEMORY_FORMATS, get_device, memory_format_name
 from diffnotes.training import TrainConfig, new_state, train_step
 
 
@@ -173,7 +173,7 @@ def main() -> None:
             results["time_to_bar"] = time_to_bar(device, batch, precision, args.eval_every, args.max_steps)
             print(results["time_to_bar"])
         extra = {"precision": precision, "peak": peak, "raced_with": precisions} if len(precisions) > 1 or peak else {}
-        layout = str(memory_format(args.memory_format, precision, device)).removeprefix("torch.")
+        layout = memory_format_name(args.memory_format, precision, device)
         record = new_record("train_throughput", {"batch": batch, "bf16": precision == "bf16", "compile": args.compile,
                                                  "memory_format": layout,
                                                  "steps_per_round": steps, "rounds": args.rounds, **extra, **results})

@@ -152,6 +152,11 @@ def memory_format(choice: str, precision: str, device: str | torch.device) -> to
     return torch.channels_last if choice == "channels_last" else torch.contiguous_format
 
 
+def memory_format_name(choice: str, precision: str, device: str | torch.device) -> str:
+    """The name of :func:`memory_format`'s answer, as records keep it: ``"channels_last"`` or ``"contiguous_format"``."""
+    return str(memory_format(choice, precision, device)).removeprefix("torch.")
+
+
 def autocast(device: str | torch.device, dtype: torch.dtype | None) -> contextlib.ExitStack:
     """A context that runs its block under ``torch.autocast(dtype=dtype)`` on ``device`` (nothing for ``None``).
 

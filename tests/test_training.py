@@ -259,6 +259,8 @@ def test_auto_memory_format_is_channels_last_exactly_for_float32_on_a_cpu(amx, m
     assert runtime.memory_format("auto", "fp32", "meta") == default  # not a CPU: unmeasured, the default layout
     assert runtime.memory_format("channels_last", "bf16", "cpu") == last
     assert runtime.memory_format("contiguous", "fp32", "cpu") == default
+    assert runtime.memory_format_name("auto", "fp32", "cpu") == "channels_last"  # as records name them
+    assert runtime.memory_format_name("auto", "bf16", "cpu") == "contiguous_format"
     with pytest.raises(ValueError, match="memory_format='nhwc' is not a memory format; valid choices are: auto, channels_last, contiguous"):
         TrainConfig(memory_format="nhwc")
 
