@@ -148,7 +148,7 @@ def throughput_table(records: list[dict]) -> str:
         header = ["batch", "precision", "layout", "compiled",
                   *(f"{model} ({p / 1e6:.2f} M)" for model, p in models.items())]
         rows = [[res["batch"], "bf16" if res["bf16"] else "fp32",
-                 _LAYOUTS[res.get("memory_format", "contiguous_format")], "yes" if res["compile"] else "no",
+                 LAYOUT_NAMES[res.get("memory_format", "contiguous_format")], "yes" if res["compile"] else "no",
                  *(_rate(res[model]) if model in res else "-" for model in models)]
                 for res in (run["results"] for run in runs)]
         versions = ", ".join(sorted({run["torch"] for run in runs}))
@@ -158,7 +158,7 @@ def throughput_table(records: list[dict]) -> str:
 
 
 #: How the table names a record's memory format (records from before it was recorded ran in the default layout).
-_LAYOUTS = {"contiguous_format": "default", "channels_last": "channels-last"}
+LAYOUT_NAMES = {"contiguous_format": "default", "channels_last": "channels-last"}
 
 
 def _rate(measured: dict) -> str:
