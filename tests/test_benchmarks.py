@@ -23,6 +23,34 @@ def run_script(name: str, args: list[str], monkeypatch) -> None:
     runpy.run_path(str(BENCHMARKS / name), run_name="__main__")
 
 
+def test_the_gpu_script_passes_only_flags_its_benchmarks_take():
+    """benchmarks/gpu_check.sh runs where time is scarce (a lent GPU): a flag renamed in a benchmark must fail here."""
+    import re
+    import subprocess
+
+    for script in ("gpu_check.sh", "gpu_wheels.sh"):
+        subprocess.run(["bash", "-n", str(BENCHMARKS / script)], check=True)  # the shell can parse it
+    script = (BENCHMARKS / "gpu_check.sh").read_text()
+    calls = re.findall(r"^run \d+ benchmarks/(\w+\.py) (.*)$", script, re.MULTILINE)
+    assert {name for name, _ in calls} == {"train_throughput.py", "sample_throughput.py"}
+    bar = re.findall(r'BAR="([^"]*)"', script)  # the GPU run's settings and the dry run's
+    assert len(bar) == 2
+    for name, args in calls:
+        args = args.replace("$BAR", " ".join(bar))
+        source = (BENCHMARKS / name).read_text()
+        for flag in re.findall(r"(--[a-z][a-z0-9-]*)", args):
+            assert f'"{flag}"' in source, f"{name} takes no {flag}"
+
+
+def test_time_to_bar_trains_and_measures_with_fewer_samples_when_asked(tmp_path, monkeypatch):
+    args = ["--device", "cpu", "--batch", "2", "--steps", "1", "--rounds", "1", "--bf16", "--time-to-bar",
+            "--eval-every", "1", "--max-steps", "1", "--quality-n", "4", "--out", str(tmp_path / "t.json")]
+    run_script("train_throughput.py", args, monkeypatch)
+    (record,) = perfnotes.load_records("train_throughput", tmp_path)
+    assert record["results"]["time_to_bar"]["steps"] == 1
+    assert record["results"]["time_to_bar"]["report"] == "bar not reached"  # one step from scratch
+
+
 def test_train_throughput_writes_a_record(tmp_path, monkeypatch):
     args = ["--device", "cpu", "--batch", "2", "--steps", "1", "--rounds", "3", "--out", str(tmp_path / "t.json")]
     run_script("train_throughput.py", args, monkeypatch)
