@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from diffnotes.checks import one_of
 from diffnotes.files import write_json
 
 #: Where the benchmarks keep their records, ``benchmarks/results`` in a checkout of the repository.
@@ -90,20 +91,34 @@ def write_record(path: str | Path, record: dict) -> Path:
     return write_json(path, record)
 
 
-def load_records(kind: str, directory: str | Path = RESULTS_DIR) -> list[dict]:
-    """Every record of benchmark ``kind`` in ``directory``, oldest first (by date, then file name).
+#: The kinds of machine :func:`load_records` can keep to: ``cpu`` or ``gpu`` (a record measured with CUDA).
+MACHINE_KINDS: tuple[str, ...] = ("cpu", "gpu")
+
+
+def on_gpu(record: dict) -> bool:
+    """Whether ``record`` was measured on a CUDA GPU (:func:`machine` names the CUDA version there)."""
+    return "(CUDA " in record["machine"]
+
+
+def load_records(kind: str, directory: str | Path = RESULTS_DIR, on: str | None = None) -> list[dict]:
+    """Every record of benchmark ``kind`` in ``directory``, oldest first (by date, then file name); with ``on`` only
+    those measured on that kind of machine (one of :data:`MACHINE_KINDS`), so that a page about the CPU keeps its
+    numbers when GPU records join them.
 
     Raises:
         FileNotFoundError: if ``directory`` does not exist (the records live in a checkout, not in an installed
             package).
+        ValueError: if ``on`` is not None or one of :data:`MACHINE_KINDS`.
     """
+    if on is not None:
+        one_of("on", on, MACHINE_KINDS, "a kind of machine")
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"no benchmark records at {directory}: run the notes from a checkout of the repository")
     records = []
     for path in sorted(directory.glob("*.json")):
         record = json.loads(path.read_text())
-        if record.get("kind") == kind:
+        if record.get("kind") == kind and (on is None or on_gpu(record) == (on == "gpu")):
             records.append({**record, "file": path.name})
     return sorted(records, key=lambda r: (r["date"], r["file"]))
 

@@ -22,6 +22,17 @@ def test_records_round_trip_by_kind_and_date(tmp_path):
     assert json.loads((tmp_path / "a.json").read_text())["machine"] == perfnotes.machine()
 
 
+def test_records_keep_to_the_kind_of_machine_asked_for(tmp_path, monkeypatch):
+    perfnotes.write_record(tmp_path / "cpu.json", perfnotes.new_record("sample_throughput", {"a": 1}))
+    monkeypatch.setattr(perfnotes, "machine", lambda: "NVIDIA H100 80GB HBM3 (CUDA 13.0)")  # as machine() names one
+    perfnotes.write_record(tmp_path / "gpu.json", perfnotes.new_record("sample_throughput", {"a": 2}))
+    assert [r["file"] for r in perfnotes.load_records("sample_throughput", tmp_path)] == ["cpu.json", "gpu.json"]
+    assert [r["file"] for r in perfnotes.load_records("sample_throughput", tmp_path, on="cpu")] == ["cpu.json"]
+    assert [r["file"] for r in perfnotes.load_records("sample_throughput", tmp_path, on="gpu")] == ["gpu.json"]
+    with pytest.raises(ValueError, match="on='cuda' is not a kind of machine; valid choices are: cpu, gpu"):
+        perfnotes.load_records("sample_throughput", tmp_path, on="cuda")
+
+
 def test_a_record_names_its_machine_command_and_version(monkeypatch):
     monkeypatch.setattr("sys.argv", ["benchmarks/notebook_times.py", "--profile", "quick"])
     results = {"seconds": {"ch01": 3.5}}
