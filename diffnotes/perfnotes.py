@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -30,6 +31,24 @@ def machine() -> str:
         return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
     threads = torch.get_num_threads()
     return f"{_cpu_name()}, {os.cpu_count()} cores, {threads} thread{'s' if threads != 1 else ''}"
+
+
+def threads(description: str) -> int:
+    """The thread count that a description of :func:`machine` names ("..., 2 cores, 1 thread"), also of several joined
+    by "; " (a run resumed on other machines, :func:`diffnotes.checkpoints.trained_on`) when they all name the same.
+
+    Raises:
+        ValueError: if a part names no thread count (a GPU's description does not) or the parts name different ones.
+    """
+    counts = set()
+    for part in description.split("; "):
+        match = re.search(r", (\d+) threads?$", part)
+        if match is None:
+            raise ValueError(f"no thread count in the machine description {part!r}")
+        counts.add(int(match.group(1)))
+    if len(counts) > 1:
+        raise ValueError(f"the machines of {description!r} ran different numbers of threads")
+    return counts.pop()
 
 
 def _cpu_name() -> str:

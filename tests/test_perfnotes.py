@@ -33,6 +33,17 @@ def test_records_keep_to_the_kind_of_machine_asked_for(tmp_path, monkeypatch):
         perfnotes.load_records("sample_throughput", tmp_path, on="cuda")
 
 
+def test_the_thread_count_is_read_from_a_machine_description():
+    if not torch.cuda.is_available():  # a GPU's description names no threads
+        assert perfnotes.threads(perfnotes.machine()) == torch.get_num_threads()
+    assert perfnotes.threads("Intel(R) Xeon(R) Processor, 2 cores, 1 thread") == 1
+    assert perfnotes.threads("Xeon, 2 cores, 2 threads; EPYC, 4 cores, 2 threads") == 2  # a resumed run
+    with pytest.raises(ValueError, match="ran different numbers of threads"):
+        perfnotes.threads("Xeon, 2 cores, 2 threads; Xeon, 2 cores, 1 thread")
+    with pytest.raises(ValueError, match="no thread count in the machine description 'NVIDIA H100"):
+        perfnotes.threads("NVIDIA H100 80GB HBM3 (CUDA 13.0)")
+
+
 def test_a_record_names_its_machine_command_and_version(monkeypatch):
     monkeypatch.setattr("sys.argv", ["benchmarks/notebook_times.py", "--profile", "quick"])
     results = {"seconds": {"ch01": 3.5}}
