@@ -11,7 +11,9 @@
 #   script installs whatever .whl/ holds into a temporary folder before it measures.
 #   --dry-run runs every step on the CPU at the smallest sizes, its records into a temporary folder: a check of the
 #   script and the interpreter before a GPU's minutes are spent on them.
-# Each step has a time limit; a step that runs over it writes no record, and the script goes on.
+# Each step has a time limit; a step that runs over it writes no record, and the script goes on. Where $OUT names a
+# folder (a lent machine's device tool brings back what is written there), the records and the log are copied to it:
+#   benchmarks/gpu_wheels.sh here, then on the lent machine: benchmarks/gpu_check.sh, carrying .whl, in one call.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [[ -n "${PYTHON:-}" ]]; then PY=$PYTHON; elif [[ -x .venv/bin/python ]]; then PY=.venv/bin/python; else PY=python3; fi
@@ -36,3 +38,4 @@ run 170 benchmarks/train_throughput.py --device $DEVICE --batch $BIG --bf16 --co
 run 240 benchmarks/train_throughput.py --device $DEVICE --batch $SMALL --bf16 --steps 5 --rounds 2 --time-to-bar $BAR --out "$R/time_to_bar-$TAG.json"
 run 50 benchmarks/sample_throughput.py --device $DEVICE --batch $SAMPLES --rounds 3 --precision fp32 bf16 --out "$R/sample_throughput-$TAG.json"
 ls -l "$R"/*"$TAG"*.json
+if [[ -n "${OUT:-}" ]]; then cp "$R"/*"$TAG"*.json "$OUT"/ && echo "copied the records to $OUT"; fi
