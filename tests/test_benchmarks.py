@@ -42,13 +42,16 @@ def test_the_gpu_script_passes_only_flags_its_benchmarks_take():
             assert f'"{flag}"' in source, f"{name} takes no {flag}"
 
 
-def test_time_to_bar_trains_and_measures_with_fewer_samples_when_asked(tmp_path, monkeypatch):
+def test_time_to_bar_measures_as_asked_and_stops_in_its_time(tmp_path, monkeypatch):
     args = ["--device", "cpu", "--batch", "2", "--steps", "1", "--rounds", "1", "--bf16", "--time-to-bar",
-            "--eval-every", "1", "--max-steps", "1", "--quality-n", "4", "--out", str(tmp_path / "t.json")]
-    run_script("train_throughput.py", args, monkeypatch)
-    (record,) = perfnotes.load_records("train_throughput", tmp_path)
-    assert record["results"]["time_to_bar"]["steps"] == 1
-    assert record["results"]["time_to_bar"]["report"] == "bar not reached"  # one step from scratch
+            "--eval-every", "1", "--quality-n", "4"]
+    run_script("train_throughput.py", [*args, "--max-steps", "2", "--out", str(tmp_path / "a.json")], monkeypatch)
+    run_script("train_throughput.py", [*args, "--max-steps", "9", "--max-seconds", "0.01", "--out",
+                                       str(tmp_path / "b.json")], monkeypatch)
+    steps, timed = (r["results"]["time_to_bar"] for r in perfnotes.load_records("train_throughput", tmp_path))
+    assert steps["steps"] == 2 and steps["report"] == "bar not reached"  # two steps from scratch
+    assert [p["step"] for p in steps["points"]] == [1, 2] and 0 <= steps["points"][1]["confident_fraction"] <= 1
+    assert timed["steps"] == 1 and timed["report"] == "bar not reached within 0.01 s"  # it had no time for more
 
 
 def test_train_throughput_writes_a_record(tmp_path, monkeypatch):
