@@ -17,8 +17,11 @@ bfloat16 matrix units, or ``fp32``). The variants, each a fresh network with the
 - ``torch.compile`` (with ``--compile``): the network compiled by Inductor (the compile time is not counted).
 
 They take turns in ``--rounds`` rounds of ``--steps`` steps, the order reversed every round, so a slow spell of a
-shared machine falls on all; the record keeps every round, the median and the ratio to ``package``. A benchmark: it
-asserts nothing; an option is worth taking where its ratio is clearly above 1 in every round.
+shared machine falls on all; the record keeps every round, the median and the ratio to ``package``, and, after the
+warm-up steps, how many weights the variant's last backward pass left without a gradient
+(:func:`diffnotes.evaluation.timing.parameters_without_gradient`: a variant that is fast because it trains less is not
+an option). A benchmark: it asserts nothing; an option is worth taking where its ratio is clearly above 1 in every
+round and every weight has a gradient.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import replace
 import torch
 
 from diffnotes.data import load_mnist_5k
+from diffnotes.evaluation.timing import parameters_without_gradient
 from diffnotes.nets.unet import UNet
 from diffnotes.perfnotes import new_record, take_turns, write_record
 from diffnotes.pretrained import DIGITS_UNET, digits_schedule
@@ -58,15 +62,20 @@ def variants(config: TrainConfig, compiled: bool) -> dict:
     return made
 
 
-def race(config: TrainConfig, rounds: int, steps: int, warmup: int, compiled: bool) -> dict[str, list[float]]:
+def race(config: TrainConfig, rounds: int, steps: int, warmup: int,
+         compiled: bool) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """The images per second of each variant in each round, and the number of its weights that the last warm-up step
+    left without a gradient."""
     schedule = digits_schedule().to(dtype=torch.float32)
     cpu, threads = torch.device("cpu"), torch.get_num_threads()
     images, _ = load_mnist_5k()
     runs = variants(config, compiled)
-    for state, n in runs.values():
+    missing = {}
+    for name, (state, n) in runs.items():
         torch.set_num_threads(n)
         for _ in range(warmup):
             train_step(state, images, schedule, config, cpu)
+        missing[name] = len(parameters_without_gradient(state.model))
 
     def one_round(name: str) -> float:
         state, n = runs[name]
@@ -78,7 +87,7 @@ def race(config: TrainConfig, rounds: int, steps: int, warmup: int, compiled: bo
 
     rates = take_turns(runs, one_round, rounds, "img/s")
     torch.set_num_threads(threads)
-    return rates
+    return rates, missing
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -87,12 +96,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=8, help="timed steps per variant and round")
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps per variant (at least 2: the first "
+                        "trains only the zero-initialised head, whose weights the next step's gradients cross)")
     parser.add_argument("--compile", action="store_true", help="also race the compiled network")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
+    if args.warmup < 2:
+        parser.error(f"--warmup must be at least 2, got {args.warmup}")
     config = TrainConfig(batch_size=args.batch, lr=8e-4, warmup_steps=1, mixed_precision=args.precision)
-    rates = race(config, args.rounds, args.steps, args.warmup, args.compile)
+    rates, missing = race(config, args.rounds, args.steps, args.warmup, args.compile)
     base = statistics.median(rates["package"])
     package_layout = memory_format_name(config.memory_format, args.precision, "cpu")
     results = {"precision": args.precision, "package_memory_format": package_layout, "batch": args.batch,
@@ -100,10 +112,12 @@ def main(argv: list[str] | None = None) -> dict:
                "rounds": args.rounds, "steps_per_round": args.steps,
                "variants": {name: {"images_per_second": round(statistics.median(r), 1),
                                    "rounds": [round(x, 1) for x in r],
-                                   "ratio_to_package": round(statistics.median(r) / base, 3)}
+                                   "ratio_to_package": round(statistics.median(r) / base, 3),
+                                   "parameters_without_gradient": missing[name]}
                             for name, r in rates.items()}}
     for name, v in results["variants"].items():
-        print(f"{name:15s} {v['images_per_second']:7.1f} img/s  x{v['ratio_to_package']:.2f}")
+        print(f"{name:15s} {v['images_per_second']:7.1f} img/s  x{v['ratio_to_package']:.2f}"
+              f"  {v['parameters_without_gradient']} weights without a gradient")
     record = new_record("train_options", results)
     if args.out:
         print("wrote", write_record(args.out, record))

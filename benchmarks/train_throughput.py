@@ -29,7 +29,7 @@ import torch
 
 from diffnotes import schedules
 from diffnotes.nets.unet import UNet, UNetConfig, count_parameters
-from diffnotes.evaluation.timing import flops_per_image
+from diffnotes.evaluation.timing import flops_per_image, parameters_without_gradient
 from diffnotes.perfnotes import cpu_peak_flops, machine, new_record, take_turns, write_record
 from diffnotes.runtime import MEMORY_FORMATS, get_device, memory_format_name
 from diffnotes.training import TrainConfig, new_state, train_step
@@ -67,11 +67,14 @@ def images_per_second(state, images: torch.Tensor, schedule, config: TrainConfig
 
 
 def race(models: dict[str, torch.nn.Module], device: torch.device, batch: int, precision: str | list[str], steps: int,
-         rounds: int, warmup: int, layout: str = "auto") -> dict[str, list[float]]:
+         rounds: int, warmup: int, layout: str = "auto") -> tuple[dict[str, list[float]], dict[str, int]]:
     """Images per second of every model in each precision in each of ``rounds`` rounds of ``steps`` timed steps,
     after ``warmup`` untimed ones; the runs take turns, the order reversed every round. Returns ``{name: [rate per
-    round]}``, the name with ``", bf16"`` (etc.) added when several precisions race. Every network is put in the memory
-    format ``layout`` names (``auto``: the package's choice for the precision, :func:`diffnotes.runtime.memory_format`)."""
+    round]}``, the name with ``", bf16"`` (etc.) added when several precisions race, and ``{name: the number of
+    weights that the last warm-up step left without a gradient}`` (give two warm-up steps or more: the first reaches
+    only the zero-initialised output layers; :func:`diffnotes.evaluation.timing.parameters_without_gradient`). Every
+    network is put in the memory format ``layout`` names (``auto``: the package's choice for the precision,
+    :func:`diffnotes.runtime.memory_format`)."""
     precisions = [precision] if isinstance(precision, (str, bool)) else list(precision)
     configs = {p: TrainConfig(steps=warmup + rounds * steps, batch_size=batch, mixed_precision=p, warmup_steps=1,
                               memory_format=layout) for p in precisions}
@@ -83,14 +86,16 @@ def race(models: dict[str, torch.nn.Module], device: torch.device, batch: int, p
             key = name if len(precisions) == 1 else f"{name}, {configs[p].mixed_precision}"
             own = model if p == precisions[-1] else copy.deepcopy(model)  # one network per run
             states[key], config_of[key] = new_state(own.to(device), configs[p]), configs[p]
+    missing = {}
     for key, state in states.items():
         for _ in range(warmup):
             train_step(state, images, schedule, config_of[key], device)
+        missing[key] = len(parameters_without_gradient(state.model))
 
     def one_round(key: str) -> float:
         return images_per_second(states[key], images, schedule, config_of[key], device, steps)
 
-    return take_turns(states, one_round, rounds, "img/s")
+    return take_turns(states, one_round, rounds, "img/s"), missing
 
 
 def _sync(device: torch.device) -> None:
@@ -169,17 +174,20 @@ def main() -> None:
         parameters[name] = count_parameters(model)
         step_flops[name] = flops_per_image(model, (1, 28, 28), backward=True)
         models[name] = torch.compile(model) if args.compile else model
-    rates = race(models, device, batch, precisions, steps, args.rounds, 3 if args.compile else 1, args.memory_format)
+    rates, missing = race(models, device, batch, precisions, steps, args.rounds, 3 if args.compile else 2,
+                          args.memory_format)
     peak = cpu_peak_flops() if device.type == "cpu" else None
     for precision in precisions:
         results = {}
         for name in models:
-            per_round = rates[name if len(precisions) == 1 else f"{name}, {precision}"]
+            key = name if len(precisions) == 1 else f"{name}, {precision}"
+            per_round = rates[key]
             median = statistics.median(per_round)
             results[name] = {"parameters": parameters[name], "images_per_second": round(median, 1),
                              "rounds": [round(rate, 1) for rate in per_round],
                              "gflop_per_image": round(step_flops[name] / 1e9, 3),
-                             "gflop_per_second": round(median * step_flops[name] / 1e9, 1)}
+                             "gflop_per_second": round(median * step_flops[name] / 1e9, 1),
+                             "parameters_without_gradient": missing[key]}
             if peak is not None:  # bf16 runs are measured against the bf16 (AMX) peak where there is one
                 results[name]["fraction_of_peak"] = round(median * step_flops[name] / peak[precision if precision == "bf16" else "fp32"], 4)
             print(f"{name:24s} {precision} {parameters[name] / 1e6:5.2f} M parameters   median {median:10.1f} img/s")

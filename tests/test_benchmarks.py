@@ -62,6 +62,7 @@ def test_train_throughput_writes_a_record(tmp_path, monkeypatch):
     for name in ("diffnotes UNet", "diffusers UNet2DModel"):  # three rounds each, and their median
         measured = record["results"][name]
         assert len(measured["rounds"]) == 3 and measured["images_per_second"] == sorted(measured["rounds"])[1]
+        assert measured["parameters_without_gradient"] == 0  # every weight trained in the timed step
     table = perfnotes.throughput_table([record])
     assert "diffnotes UNet" in table and "diffusers UNet2DModel" in table and "1.11 M" in table
 
@@ -240,7 +241,7 @@ def test_time_to_bar_times_both_recipes_and_reads_the_steps_from_the_curve(tmp_p
 
 
 def test_train_options_races_every_variant_against_the_package_step(tmp_path, monkeypatch):
-    args = ["--precision", "fp32", "--batch", "2", "--rounds", "3", "--steps", "1", "--warmup", "1",
+    args = ["--precision", "fp32", "--batch", "2", "--rounds", "3", "--steps", "1", "--warmup", "2",
             "--out", str(tmp_path / "o.json")]
     threads = torch.get_num_threads()
     run_script("train_options.py", args, monkeypatch)
@@ -250,5 +251,6 @@ def test_train_options_races_every_variant_against_the_package_step(tmp_path, mo
     assert list(variants) == ["package", "channels_last", "contiguous", "fused AdamW", "foreach AdamW", "one thread"]
     assert record["results"]["package_memory_format"] == "channels_last"  # float32 on a CPU
     assert variants["package"]["ratio_to_package"] == 1.0
-    for v in variants.values():  # three rounds each, and their median
+    for v in variants.values():  # three rounds each, and their median; every weight trained
         assert len(v["rounds"]) == 3 and v["images_per_second"] == sorted(v["rounds"])[1]
+        assert v["parameters_without_gradient"] == 0

@@ -11,6 +11,7 @@ from diffnotes.evaluation.timing import (
     SamplingBudget,
     cost_table,
     flops_per_image,
+    parameters_without_gradient,
     time_call,
     time_evaluations,
     timed,
@@ -194,3 +195,29 @@ def test_flops_per_image_of_a_linear_map():
         flops_per_image(model, (1, 4, 4), batch_size=0)
     with pytest.raises(ValueError, match="nn.Module"):
         flops_per_image(lambda x_t, t, cond=None: x_t, (1, 4, 4), backward=True)
+
+
+def test_parameters_without_gradient_names_those_the_backward_pass_missed():
+    torch.manual_seed(0)
+    net = torch.nn.ModuleDict({"used": torch.nn.Linear(3, 3), "zeroed": torch.nn.Linear(3, 3),
+                               "unused": torch.nn.Linear(3, 3), "frozen": torch.nn.Linear(3, 3).requires_grad_(False)})
+    x = torch.randn(4, 3)
+    (net["used"](x).sum() + 0.0 * net["zeroed"](x).sum() + net["frozen"](x).sum()).backward()
+    assert parameters_without_gradient(net) == ["zeroed.weight", "zeroed.bias", "unused.weight", "unused.bias"]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_training_step_trains_every_weight_of_the_unet(precision):
+    """The check the benchmarks make of every variant they time, on the package's own step in both precisions."""
+    from conftest import TINY_UNET
+
+    from diffnotes.nets.unet import UNet
+    from diffnotes.training import TrainConfig, new_state, train_step
+
+    torch.manual_seed(0)
+    config = TrainConfig(steps=3, batch_size=4, warmup_steps=1, lr=1e-3, mixed_precision=precision)
+    state = new_state(UNet(TINY_UNET), config)
+    images = torch.rand(8, 1, 8, 8) * 2 - 1
+    for _ in range(2):  # the first step moves the zero-initialised head, which the second's gradients then cross
+        train_step(state, images, schedules.linear(T=50), config, torch.device("cpu"))
+    assert parameters_without_gradient(state.model) == []
