@@ -110,7 +110,7 @@ def write_record(path: str | Path, record: dict) -> Path:
     return write_json(path, record)
 
 
-#: The kinds of machine :func:`load_records` can keep to: ``cpu`` or ``gpu`` (a record measured with CUDA).
+#: The kinds of machine that :func:`load_records` can keep to, ``cpu`` and ``gpu`` (a record measured with CUDA).
 MACHINE_KINDS: tuple[str, ...] = ("cpu", "gpu")
 
 

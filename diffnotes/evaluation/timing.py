@@ -11,8 +11,8 @@ with N = T for Algorithm 2 and N = S for a strided sampler of S steps. :func:`ti
 for a few batch sizes, :class:`EvalTiming` extrapolates, :func:`timed` times one real sampler run to check the
 extrapolation, :class:`CountCalls` counts the evaluations a sampler makes, and :func:`flops_per_image` counts the
 floating-point operations of one evaluation (or one training step); :func:`parameters_without_gradient` checks that
-a faster training step still trains every weight. :class:`SamplingBudget` sizes the
-sampling of the digit chapters ("Training", "Sampling") for each profile, since that cost is what decides them.
+a faster training step still trains every weight. :class:`SamplingBudget` sizes the sampling of the digit chapters
+("Training", "Sampling") for each profile, since that cost is what decides them.
 
 Every timer takes a ``clock`` (default ``time.perf_counter``) so that tests can drive it, and waits for a CUDA
 device to finish (:func:`synchronize`) before reading it.
