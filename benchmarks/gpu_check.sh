@@ -13,7 +13,8 @@
 #   --dry-run runs every step on the CPU at the smallest sizes, its records into a temporary folder: a check of the
 #   script and the interpreter before a GPU's minutes are spent on them.
 # Each step has a time limit; a step that runs over it writes no record, and the script goes on. Where $OUT names a
-# folder (a lent machine's device tool brings back what is written there), the records and the log are copied to it:
+# folder (a lent machine's device tool brings back what is written there), the records are copied to it (the tool
+# returns the output's tail as well):
 #   benchmarks/gpu_wheels.sh here, then on the lent machine: benchmarks/gpu_check.sh, carrying .whl, in one call.
 set -uo pipefail
 cd "$(dirname "$0")/.."
