@@ -112,7 +112,7 @@ def time_to_bar(device: torch.device, batch: int, precision: str, eval_every: in
     still returns what it measured). The result keeps every measurement."""
     from diffnotes.data import load_mnist_5k
     from diffnotes.evaluation.quality import meets_bar
-    from diffnotes.pretrained import DIGITS_UNET, digits_schedule, measure_quality
+    from diffnotes.pretrained import DIGITS_UNET, QUALITY_PROTOCOL, digits_schedule, measure_quality
 
     images, _ = load_mnist_5k()
     torch.manual_seed(0)
@@ -120,6 +120,7 @@ def time_to_bar(device: torch.device, batch: int, precision: str, eval_every: in
     schedule = digits_schedule().to(device=device, dtype=torch.float32)
     state = new_state(UNet(DIGITS_UNET).to(device), config)
     began, trained, points = time.perf_counter(), 0.0, []
+    result = {"steps": state.step, "training_seconds": 0.0, "points": points}
     while state.step < max_steps:
         _sync(device)
         start = time.perf_counter()
@@ -127,7 +128,7 @@ def time_to_bar(device: torch.device, batch: int, precision: str, eval_every: in
             train_step(state, images, schedule, config, device)
         _sync(device)
         trained += time.perf_counter() - start
-        report = measure_quality(state.ema.eval(), device=device, **({"n": quality_n} if quality_n else {}))
+        report = measure_quality(state.ema.eval(), n=quality_n or QUALITY_PROTOCOL["n"], device=device)
         print(f"step {state.step}: {trained:.1f} s of training; {report}", flush=True)
         points.append({"step": state.step, "training_seconds": round(trained, 1),
                        "confident_fraction": report.confident_fraction, "frechet_distance": report.frechet_distance})
@@ -137,7 +138,7 @@ def time_to_bar(device: torch.device, batch: int, precision: str, eval_every: in
         elapsed = time.perf_counter() - began
         if max_seconds is not None and elapsed * (1 + 1 / len(points)) > max_seconds:  # one more round would not fit
             return {**result, "report": f"bar not reached within {max_seconds:g} s"}
-    return {"steps": state.step, "training_seconds": round(trained, 1), "points": points, "report": "bar not reached"}
+    return {**result, "report": "bar not reached"}
 
 
 def main() -> None:
